@@ -1,0 +1,33 @@
+"""tfprune: structured pruning for Keras 3 and int8 TensorFlow Lite."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="tfprune",
+    version="0.1.0",
+    description=(
+        "Structured channel pruning for Keras 3 to an exact target ratio, "
+        "with real model surgery and int8 TFLite export for MCUs and phones."
+    ),
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["tfprune", "tfprune.*"]),
+    python_requires=">=3.10,<3.13",
+    install_requires=[
+        "tensorflow-cpu>=2.21,<2.22; platform_machine=='x86_64'",
+        "tensorflow>=2.21,<2.22; platform_machine!='x86_64'",
+        "keras>=3.10,<4",
+        "numpy>=1.26,<3",
+        "ai-edge-litert>=2.0,<3",
+        "tflite-micro>=0.dev20250101",
+        "absl-py>=2.1,<3",
+    ],
+    extras_require={
+        "data": ["tensorflow-datasets>=4.9.9,<5", "importlib_resources>=6"],
+        "recipes": ["scikit-learn>=1.5,<2", "matplotlib>=3.8,<4"],
+        "test": [
+            "pytest>=8,<10", "hypothesis>=6.100,<7", "scikit-learn>=1.5,<2",
+            "tensorflow-datasets>=4.9.9,<5", "importlib_resources>=6",
+        ],
+    },
+)

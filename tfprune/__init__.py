@@ -1,0 +1,32 @@
+"""tfprune: structured pruning of Keras 3 models to an exact target ratio.
+
+Example:
+
+>>> import tfprune
+>>> model = tfprune.models.vgg16_cifar(width=0.25)
+>>> gated = tfprune.gate(model)
+>>> gated.compile("sgd", "sparse_categorical_crossentropy")
+>>> gated.fit(train, epochs=30, callbacks=[tfprune.TargetRatio(0.94)])
+>>> small = tfprune.shrink(gated)
+>>> tflite_bytes = tfprune.to_tflite(small, representative=x_val)
+"""
+
+from tfprune import models
+from tfprune.callbacks import TargetRatio
+from tfprune.convert import evaluate_tflite, to_tflite
+from tfprune.cost import measure
+from tfprune.gates import ChannelGate
+from tfprune.gating import gate
+from tfprune.graph import GraphError
+from tfprune.handlers import ChannelwiseRule, LayerRule, register_rule
+from tfprune.pruning import prune_now
+from tfprune.solver import BudgetError
+from tfprune.surgery import shrink
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BudgetError", "ChannelGate", "ChannelwiseRule", "GraphError",
+    "LayerRule", "TargetRatio", "evaluate_tflite", "gate", "measure",
+    "models", "prune_now", "register_rule", "shrink", "to_tflite",
+]

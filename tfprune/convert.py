@@ -1,0 +1,175 @@
+"""Full-integer int8 TFLite conversion, and running the result.
+
+The converter sits behind `to_tflite` alone, so that moving from
+`tf.lite.TFLiteConverter` to its LiteRT successor touches one function.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from tfprune import data as data_lib
+
+TARGETS = ("mcu", "mobile")
+RUNTIMES = ("litert", "tflm")
+
+
+def to_tflite(model, representative, target="mcu", num_samples=200):
+    """Converts `model` to a full-integer int8 TFLite flatbuffer.
+
+    All operators are `TFLITE_BUILTINS_INT8`; input and output are int8.
+    The input has a fixed batch size of 1 (what devices run, and it keeps
+    operators TFLite Micro lacks out of the graph).
+
+    Args:
+        model: a Keras model with one input (e.g. from `tfprune.shrink`).
+        representative: calibration inputs: a NumPy array, a
+            `tf.data.Dataset` of inputs or `(inputs, labels)` (batched or
+            not), or a generator function yielding `[inputs]`.
+        target: `"mcu"` (TFLite Micro) or `"mobile"` (LiteRT on Android).
+            Both give the same int8 model today; `export` writes different
+            companion files for each.
+        num_samples: how many calibration examples to use. Default 200.
+
+    Returns:
+        The `.tflite` model as `bytes`.
+
+    Example:
+
+    >>> tflite_bytes = tfprune.to_tflite(small, representative=x_val[:200])
+    >>> open("model_int8.tflite", "wb").write(tflite_bytes)
+    """
+    if target not in TARGETS:
+        raise ValueError(
+            f"Unknown target. Expected one of {TARGETS}. "
+            f"Received: target={target!r}")
+    if isinstance(num_samples, bool) or not isinstance(num_samples, int) \
+            or num_samples < 1:
+        raise ValueError(
+            "`num_samples` must be a positive integer. "
+            f"Received: num_samples={num_samples!r}")
+    generator = data_lib.representative_dataset(representative, model,
+                                                num_samples)
+    spec = model.inputs[0]
+    signature = tf.TensorSpec([1, *spec.shape[1:]], spec.dtype)
+    serve = tf.function(lambda x: model(x, training=False),
+                        input_signature=[signature])
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [serve.get_concrete_function()])
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = generator
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    return converter.convert()
+
+
+class _LiteRT:
+    def __init__(self, tflite_bytes, num_threads):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self._interpreter = Interpreter(model_content=tflite_bytes,
+                                        num_threads=num_threads)
+        self._interpreter.allocate_tensors()
+        self.input = self._interpreter.get_input_details()[0]
+        self.output = self._interpreter.get_output_details()[0]
+
+    def __call__(self, x):
+        self._interpreter.set_tensor(self.input["index"], x)
+        self._interpreter.invoke()
+        return self._interpreter.get_tensor(self.output["index"])
+
+
+class _TFLM:
+    def __init__(self, tflite_bytes, arena_size):
+        from tflite_micro.python.tflite_micro import runtime
+
+        self._interpreter = runtime.Interpreter.from_bytes(
+            tflite_bytes, arena_size=arena_size)
+        self.input = self._interpreter.get_input_details(0)
+        self.output = self._interpreter.get_output_details(0)
+
+    def __call__(self, x):
+        self._interpreter.set_input(x, 0)
+        self._interpreter.invoke()
+        return self._interpreter.get_output(0)
+
+
+def _quantize(x, details):
+    scale, zero_point = details["quantization_parameters"]["scales"][0], \
+        details["quantization_parameters"]["zero_points"][0]
+    info = np.iinfo(details["dtype"])
+    q = np.round(np.asarray(x, dtype=np.float64) / scale + zero_point)
+    return np.clip(q, info.min, info.max).astype(details["dtype"])
+
+
+def _dequantize(q, details):
+    params = details["quantization_parameters"]
+    scale, zero_point = params["scales"][0], params["zero_points"][0]
+    return (q.astype(np.float32) - zero_point) * scale
+
+
+def run_tflite(tflite_bytes, inputs, runtime="litert", num_threads=1,
+               arena_size=None):
+    """Runs an int8 model on float inputs one example at a time.
+
+    Inputs are quantized with the model's input scale and zero point and
+    outputs dequantized, as an application on the device would.
+
+    Args:
+        tflite_bytes: the `.tflite` model.
+        inputs: an iterable of single examples (NumPy, without batch axis).
+        runtime: `"litert"` (`ai_edge_litert`) or `"tflm"` (the TFLite
+            Micro Python interpreter, reference kernels).
+        num_threads: LiteRT threads. Default 1.
+        arena_size: TFLM tensor-arena bytes. Default None: 16 MiB.
+
+    Returns:
+        A float32 array of outputs, one row per example.
+    """
+    if runtime not in RUNTIMES:
+        raise ValueError(
+            f"Unknown runtime. Expected one of {RUNTIMES}. "
+            f"Received: runtime={runtime!r}")
+    if runtime == "litert":
+        interpreter = _LiteRT(tflite_bytes, num_threads)
+    else:
+        interpreter = _TFLM(tflite_bytes, arena_size or 16 * 1024 * 1024)
+    outputs = []
+    for x in inputs:
+        q = _quantize(np.asarray(x)[None], interpreter.input)
+        outputs.append(_dequantize(interpreter(q), interpreter.output)[0])
+    return np.stack(outputs)
+
+
+def evaluate_tflite(tflite_bytes, data, model, runtime="litert", limit=None,
+                    num_threads=1):
+    """Top-1 accuracy of an int8 model on labelled `data`.
+
+    Args:
+        tflite_bytes: the `.tflite` model.
+        data: labelled examples: `(inputs, labels)` arrays or a
+            `tf.data.Dataset` of `(inputs, labels)`.
+        model: the Keras model it was converted from (to check `data`).
+        runtime: `"litert"` or `"tflm"`.
+        limit: evaluate at most this many examples.
+        num_threads: LiteRT threads.
+
+    Returns:
+        Accuracy in [0, 1].
+
+    Example:
+
+    >>> tfprune.evaluate_tflite(tflite_bytes, (x_val, y_val), small)
+    0.91...
+    """
+    _, label = data_lib.check_data(data, model, what="evaluation data")
+    if label is None:
+        raise ValueError(
+            "evaluate_tflite needs labelled data: (inputs, labels) arrays or "
+            "a dataset of (inputs, labels).")
+    xs, ys = [], []
+    for x, y in data_lib.iterate_examples(data, model, limit=limit):
+        xs.append(x.astype(np.float32))
+        ys.append(int(np.asarray(y).reshape(-1)[0]))
+    logits = run_tflite(tflite_bytes, xs, runtime, num_threads)
+    return float(np.mean(np.argmax(logits, axis=-1) == np.array(ys)))

@@ -1,0 +1,194 @@
+"""Input data in the forms users have: arrays, `tf.data`, generator functions.
+
+Also the CIFAR-10 pipeline used by the recipes: tfds, or a local folder of
+TFRecord shards (`image/encoded`, `image/class/label`).
+"""
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+
+def _as_numpy(x):
+    return x.numpy() if hasattr(x, "numpy") else np.asarray(x)
+
+
+def _split(element):
+    """`(inputs, labels or None)` from a dataset element."""
+    if isinstance(element, dict):
+        raise ValueError(
+            "Dataset elements that are dicts are not supported; yield "
+            "`inputs` or `(inputs, labels)`.")
+    if isinstance(element, (tuple, list)):
+        return element[0], (element[1] if len(element) > 1 else None)
+    return element, None
+
+
+def _model_input(model):
+    if len(model.inputs) != 1:
+        raise ValueError(
+            f"Model '{model.name}' has {len(model.inputs)} inputs; tfprune's "
+            "data helpers support single-input models.")
+    return model.inputs[0]
+
+
+def iterate_examples(data, model, limit=None):
+    """Yields `(x, y)` single examples (NumPy, `y` may be None) from `data`.
+
+    `data` is a NumPy array of inputs, a tuple `(inputs, labels)` of arrays,
+    a `tf.data.Dataset` of `inputs` or `(inputs, labels)` (batched or not),
+    or a generator function yielding lists `[inputs]` as
+    `tf.lite.TFLiteConverter.representative_dataset` takes it.
+    """
+    rank = len(_model_input(model).shape)
+    count = 0
+    if isinstance(data, tuple) and len(data) == 2 and not isinstance(
+            data[0], tf.data.Dataset):
+        batches = [(np.asarray(data[0]), np.asarray(data[1]))]
+    elif isinstance(data, np.ndarray):
+        batches = [(data, None)]
+    elif isinstance(data, tf.data.Dataset):
+        batches = (_split(e) for e in data)
+    elif callable(data):
+        batches = ((item[0] if isinstance(item, (list, tuple)) else item,
+                    None) for item in data())
+    else:
+        raise TypeError(
+            "Expected a NumPy array, a tuple (inputs, labels), a "
+            "tf.data.Dataset or a generator function. Received: "
+            f"{type(data).__name__}")
+    for x, y in batches:
+        x = _as_numpy(x)
+        y = None if y is None else _as_numpy(y)
+        if x.ndim == rank - 1:  # one unbatched example
+            x = x[None]
+            y = None if y is None else np.asarray(y)[None]
+        for i in range(x.shape[0]):
+            if limit is not None and count >= limit:
+                return
+            yield x[i], (None if y is None else y[i])
+            count += 1
+
+
+def check_data(data, model, what="data"):
+    """Raises ValueError if the first example does not fit `model`'s input.
+
+    Returns the first `(x, y)` example.
+    """
+    expected = tuple(_model_input(model).shape[1:])
+    try:
+        x, y = next(iterate_examples(data, model, limit=1))
+    except StopIteration:
+        raise ValueError(f"The {what} is empty.") from None
+    shape_ok = len(x.shape) == len(expected) and all(
+        e is None or e == s for e, s in zip(expected, x.shape))
+    if not shape_ok:
+        raise ValueError(
+            f"The {what} has examples of shape {tuple(x.shape)}, but model "
+            f"'{model.name}' expects inputs of shape {expected} (batch axis "
+            "excluded).")
+    if not (np.issubdtype(x.dtype, np.integer)
+            or np.issubdtype(x.dtype, np.floating)):
+        raise ValueError(
+            f"The {what} has dtype {x.dtype}, but model '{model.name}' takes "
+            f"numbers ({_model_input(model).dtype}): pass integer or float "
+            "inputs.")
+    return x, y
+
+
+def representative_dataset(data, model, num_samples=200):
+    """A TFLite representative-dataset function over `num_samples` examples."""
+    check_data(data, model, what="representative data")
+    dtype = _model_input(model).dtype
+
+    def generate():
+        for x, _ in iterate_examples(data, model, limit=num_samples):
+            yield [x[None].astype(dtype)]
+
+    return generate
+
+
+# --- CIFAR-10 -------------------------------------------------------------
+
+_CIFAR_FEATURES = {
+    "image/encoded": tf.io.FixedLenFeature([], tf.string),
+    "image/class/label": tf.io.FixedLenFeature([], tf.int64),
+}
+
+
+def _parse_image_record(record, image_shape):
+    example = tf.io.parse_single_example(record, _CIFAR_FEATURES)
+    image = tf.io.decode_image(example["image/encoded"],
+                               channels=image_shape[-1],
+                               expand_animations=False)
+    image = tf.reshape(image, image_shape)
+    return image, tf.cast(example["image/class/label"], tf.int32)
+
+
+def image_folder_splits(folder, val_size, image_shape=(32, 32, 3),
+                        pattern="train-*.tfrecord"):
+    """`(train, val)` unbatched datasets of `(uint8 image, label)`.
+
+    Reads TFRecord shards of `tf.train.Example`s with keys `image/encoded`
+    and `image/class/label`, and keeps the last `val_size` records for
+    validation.
+    """
+    files = sorted(tf.io.gfile.glob(os.path.join(folder, pattern)))
+    if not files:
+        raise FileNotFoundError(
+            f"No files matching '{pattern}' in data folder '{folder}'.")
+    records = tf.data.TFRecordDataset(files)
+    total = int(records.reduce(0, lambda n, _: n + 1))
+    if not 0 < val_size < total:
+        raise ValueError(
+            f"`val_size` must be between 1 and {total - 1} for '{folder}'. "
+            f"Received: val_size={val_size}")
+    parse = lambda r: _parse_image_record(r, image_shape)  # noqa: E731
+    train = records.take(total - val_size).map(
+        parse, num_parallel_calls=tf.data.AUTOTUNE)
+    val = records.skip(total - val_size).map(
+        parse, num_parallel_calls=tf.data.AUTOTUNE)
+    return train, val
+
+
+def cifar10_splits(data_dir=None, val_size=5000):
+    """CIFAR-10 `(train, val)`: the validation split is carved from train.
+
+    `data_dir` holding `train-*.tfrecord` shards is read directly;
+    otherwise `tensorflow_datasets` loads (and if needed downloads)
+    `cifar10` into `data_dir`.
+    """
+    if data_dir and tf.io.gfile.glob(os.path.join(data_dir,
+                                                  "train-*.tfrecord")):
+        return image_folder_splits(data_dir, val_size)
+    import tensorflow_datasets as tfds  # heavy; only for this path
+
+    train = tfds.load("cifar10", split=f"train[:-{val_size}]",
+                      data_dir=data_dir, as_supervised=True)
+    val = tfds.load("cifar10", split=f"train[-{val_size}:]",
+                    data_dir=data_dir, as_supervised=True)
+    return train, val
+
+
+def augment_cifar(image, label):
+    """Random 4-pixel-padded crop and horizontal flip, on raw pixels."""
+    image = tf.image.resize_with_crop_or_pad(image, 40, 40)
+    image = tf.image.random_crop(image, [32, 32, 3])
+    image = tf.image.random_flip_left_right(image)
+    return image, label
+
+
+def training_pipeline(train, batch_size, augment=None, shuffle=10000,
+                      seed=0):
+    """Shuffled, augmented, batched float32 batches for `fit`."""
+    ds = train.shuffle(shuffle, seed=seed)
+    if augment is not None:
+        ds = ds.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y))
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def eval_pipeline(ds, batch_size):
+    return ds.map(lambda x, y: (tf.cast(x, tf.float32), y)).batch(
+        batch_size).prefetch(tf.data.AUTOTUNE)

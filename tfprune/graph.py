@@ -1,0 +1,259 @@
+"""Reading a functional Keras model: layer calls, and which channels are prunable.
+
+`analyze(model)` walks the model in topological order and gives every
+tensor a list of channel *segments*: runs of channels that belong to one
+prunable group (the channels behind one `ChannelGate`) or to no group.
+From the segments, `cost.py` writes parameters and MACs as functions of the
+group widths and `surgery.py` knows which weight slices to keep.
+
+This is the only module that touches Keras's functional-graph internals.
+"""
+
+import dataclasses
+
+import keras
+
+from tfprune import handlers
+from tfprune.gates import ChannelGate
+
+
+class GraphError(ValueError):
+    """A model whose channels tfprune cannot prune safely."""
+
+
+@dataclasses.dataclass
+class Call:
+    """One call of a layer inside a functional model."""
+
+    layer: keras.layers.Layer
+    node: object
+    inputs: list
+    outputs: list
+    first_call: bool  # False for the second call of a shared layer
+
+    @property
+    def rule(self):
+        return handlers.rule_for(self.layer)
+
+    @property
+    def kind(self):
+        rule = self.rule
+        in_shape = self.inputs[0].shape if self.inputs else None
+        if rule.kind != handlers.OPAQUE and not rule.applies(
+                self.layer, in_shape):
+            return handlers.OPAQUE
+        return rule.kind
+
+
+@dataclasses.dataclass
+class Segment:
+    """`size` consecutive channels; `group` is None when not prunable."""
+
+    group: object
+    size: int
+    multiplier: int = 1  # > 1 after Flatten: the channels repeat per position
+    zeroed: bool = False  # masked channels are exactly zero here
+
+
+@dataclasses.dataclass
+class Group:
+    """Channels pruned together: one `ChannelGate` and the layers feeding it."""
+
+    index: int
+    gate: ChannelGate
+    producers: list
+
+    @property
+    def size(self):
+        return self.gate.channels
+
+    def describe(self):
+        return " + ".join(p.name for p in self.producers) + (
+            f" => {self.gate.name} ({self.size} channels)")
+
+
+def as_functional(model):
+    """`model` as a functional `keras.Model` (Sequential models are wrapped)."""
+    if isinstance(model, keras.Sequential):
+        try:
+            inputs, outputs = model.inputs, model.outputs
+        except (AttributeError, ValueError) as error:
+            raise GraphError(
+                f"Sequential model '{model.name}' has no defined input; start "
+                "it with keras.Input(shape) so that tfprune can read its "
+                "layers."
+            ) from error
+        return keras.Model(inputs, outputs, name=model.name)
+    if not isinstance(model, keras.Model) or not hasattr(
+            model, "_nodes_by_depth"):
+        raise GraphError(
+            f"tfprune needs a functional or Sequential keras.Model; received "
+            f"{type(model).__name__} '{getattr(model, 'name', model)}'. A "
+            "subclassed model hides its graph inside `call`: rebuild it with "
+            "the functional API (keras.Input(...) then layers) or "
+            "keras.Sequential."
+        )
+    return model
+
+
+def calls(model):
+    """The layer calls of a functional model, in topological order."""
+    result, seen = [], set()
+    for depth in sorted(model._nodes_by_depth, reverse=True):
+        for node in model._nodes_by_depth[depth]:
+            if node.operation is None or node.is_input:
+                continue
+            layer = node.operation
+            result.append(Call(
+                layer=layer,
+                node=node,
+                inputs=list(node.input_tensors),
+                outputs=list(node.outputs),
+                first_call=id(layer) not in seen,
+            ))
+            seen.add(id(layer))
+    return result
+
+
+def replay(model, call_fn, name=None):
+    """Builds a new functional model by calling `call_fn` for every call.
+
+    `call_fn(call, args, kwargs)` receives the original `Call` and the call
+    arguments with the original tensors replaced by the new ones, and
+    returns the new output tensor(s).
+    """
+    new_inputs = [
+        keras.Input(batch_shape=x.shape, dtype=x.dtype,
+                    name=x._keras_history.operation.name)
+        for x in model.inputs
+    ]
+    new_tensors = {id(old): new for old, new in zip(model.inputs, new_inputs)}
+    for call in calls(model):
+        args, kwargs = call.node.arguments.fill_in(new_tensors)
+        outputs = keras.tree.flatten(call_fn(call, args, kwargs))
+        for old, new in zip(call.outputs, outputs):
+            new_tensors[id(old)] = new
+    outputs = [new_tensors[id(x)] for x in model.outputs]
+    return keras.Model(new_inputs, outputs, name=name or model.name)
+
+
+class ChannelGraph:
+    """Prunable channel groups of a (gated) functional model.
+
+    Attributes:
+        model: the functional model.
+        calls: its layer calls in topological order.
+        groups: one `Group` per `ChannelGate` layer.
+        segments: `{id(tensor): [Segment, ...]}` for every tensor.
+        problems: `(group index, layer, reason)` for each place where a
+            group's channels reach something that cannot take pruned
+            channels.
+    """
+
+    def __init__(self, model):
+        self.model = as_functional(model)
+        self.calls = calls(self.model)
+        self.groups = []
+        self.problems = []
+        self._producer_group = {}
+        self._find_groups()
+        self.segments = {}
+        self._propagate()
+
+    def _find_groups(self):
+        gate_group = {}
+        producer_of = {
+            id(t): call for call in self.calls for t in call.outputs}
+        for call in self.calls:
+            if call.kind != handlers.GATE:
+                continue
+            gate = call.layer
+            if id(gate) not in gate_group:
+                gate_group[id(gate)] = Group(len(self.groups), gate, [])
+                self.groups.append(gate_group[id(gate)])
+            group = gate_group[id(gate)]
+            source = producer_of.get(id(call.inputs[0]))
+            while source is not None and source.kind == handlers.CHANNELWISE \
+                    and len(source.inputs) == 1:
+                source = producer_of.get(id(source.inputs[0]))
+            if source is None or source.kind != handlers.PRODUCER:
+                found = "the model input" if source is None else (
+                    f"layer '{source.layer.name}' "
+                    f"({type(source.layer).__name__})")
+                raise GraphError(
+                    f"ChannelGate '{gate.name}' must follow a Conv or Dense "
+                    f"layer (through channel-wise layers only); it follows "
+                    f"{found}. Build gated models with tfprune.gate()."
+                )
+            self._producer_group[id(source.node)] = group.index
+            group.producers.append(source.layer)
+
+    def _problem(self, segments, layer, reason):
+        for s in segments:
+            if s.group is not None:
+                self.problems.append((s.group, layer, reason))
+
+    def _propagate(self):
+        for x in self.model.inputs:
+            self.segments[id(x)] = [Segment(None, x.shape[-1])]
+        for call in self.calls:
+            ins = [self.segments[id(x)] for x in call.inputs]
+            first = ins[0] if ins else []
+            kind = call.kind
+            if kind == handlers.PRODUCER:
+                for s in first:
+                    if s.group is not None and not s.zeroed:
+                        self._problem([s], call.layer, (
+                            "its pruned input channels are not zero here: a "
+                            "layer between the gate and this one changes "
+                            "zeros (e.g. BatchNormalization or sigmoid)"))
+                group = self._producer_group.get(id(call.node))
+                outs = [[Segment(group, call.outputs[0].shape[-1])]]
+            elif kind in (handlers.CHANNELWISE, handlers.GATE):
+                keep_zero = call.rule.zero_preserving(call.layer)
+                outs = [[
+                    dataclasses.replace(
+                        s, zeroed=(kind == handlers.GATE)
+                        or (s.zeroed and keep_zero))
+                    for s in first]]
+            elif kind == handlers.FLATTEN:
+                positions = 1
+                for d in call.inputs[0].shape[1:-1]:
+                    positions *= d
+                outs = [[dataclasses.replace(
+                    s, multiplier=s.multiplier * positions) for s in first]]
+            else:
+                for segments in ins:
+                    self._problem(segments, call.layer,
+                                  call.rule.why_not(call.layer))
+                outs = [
+                    [Segment(None, t.shape[-1] if t.shape else 1)]
+                    for t in call.outputs]
+            for t, segments in zip(call.outputs, outs):
+                self.segments[id(t)] = segments
+        for t in self.model.outputs:
+            self._problem(self.segments[id(t)], None,
+                          "its channels are a model output")
+
+    def input_width(self, call):
+        """The call's input channels as `(group, count, multiplier)` triples."""
+        return _width(self.segments[id(call.inputs[0])])
+
+    def output_width(self, call):
+        return _width(self.segments[id(call.outputs[0])])
+
+    def check(self):
+        """Raises `GraphError` if any group's channels cannot be pruned."""
+        if self.problems:
+            group, layer, reason = self.problems[0]
+            where = "a model output" if layer is None else (
+                f"layer '{layer.name}' ({type(layer).__name__})")
+            raise GraphError(
+                f"Channels of group '{self.groups[group].describe()}' reach "
+                f"{where}, but {reason}."
+            )
+
+
+def _width(segments):
+    """Segments as `(group, count, multiplier)` triples."""
+    return [(s.group, s.size, s.multiplier) for s in segments]

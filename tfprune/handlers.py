@@ -1,0 +1,300 @@
+"""How each Keras layer type treats channels: a registry keyed by type.
+
+Every layer in a model is read through a `LayerRule`:
+
+- `PRODUCER` layers (`Conv*`, `Dense`) make new channels from all input
+  channels; their output channels can be pruned and their input channels
+  are sliced when an earlier layer was pruned.
+- `CHANNELWISE` layers (`BatchNormalization`, activations, pooling, padding,
+  `Dropout`, ...) compute channel `c` of the output from channel `c` of the
+  input only, so pruning passes through them.
+- `FLATTEN` turns `(..., C)` into `(S * C)` features, keeping channel order.
+- `GATE` is tfprune's own `ChannelGate`.
+- `OPAQUE` layers are not understood: they may only see unpruned channels.
+
+A new layer type is one new entry: `register_rule(MyLayer, MyRule())`.
+"""
+
+import math
+
+import keras
+import numpy as np
+
+from tfprune import polynomial
+from tfprune.gates import ChannelGate
+
+PRODUCER = "producer"
+CHANNELWISE = "channelwise"
+FLATTEN = "flatten"
+GATE = "gate"
+OPAQUE = "opaque"
+
+# Activations `f` with f(0) == 0: a zeroed channel stays zero through them.
+ZERO_PRESERVING_ACTIVATIONS = {
+    "linear", "relu", "relu6", "leaky_relu", "elu", "selu", "tanh", "gelu",
+    "silu", "swish", "hard_silu", "hard_swish", "mish", "softsign",
+}
+
+
+def _activation_name(activation):
+    if isinstance(activation, str):
+        return activation
+    return getattr(activation, "__name__", str(activation))
+
+
+def _channels_last(layer):
+    return getattr(layer, "data_format", "channels_last") == "channels_last"
+
+
+class LayerRule:
+    """Base rule: an opaque layer whose channels tfprune does not follow."""
+
+    kind = OPAQUE
+
+    def applies(self, layer, in_shape):
+        """Whether the rule's kind holds for this instance (else opaque)."""
+        return True
+
+    def why_not(self, layer):
+        """Why pruned channels may not enter this layer (for error messages)."""
+        return (
+            f"tfprune does not know how layer type "
+            f"{type(layer).__name__} uses its input channels"
+        )
+
+    def zero_preserving(self, layer):
+        """Whether an all-zero channel stays all-zero through the layer."""
+        return False
+
+    def params(self, layer, c_in, c_out, in_shape):
+        """Parameter count as polynomial terms of the input/output widths."""
+        return polynomial.as_terms({polynomial.CONSTANT: layer.count_params()})
+
+    def macs(self, layer, c_in, c_out, in_shape, output_shape):
+        """Multiply-accumulates of one call (batch 1) as polynomial terms."""
+        if isinstance(layer, keras.Model):
+            from tfprune.cost import measure  # nested model, measured alone
+            return polynomial.as_terms(
+                {polynomial.CONSTANT: measure(layer)["macs"]})
+        return {}
+
+    def rebuild(self, layer, in_kept, out_kept, in_shape):
+        """A config and weights for the layer with only the kept channels.
+
+        `in_kept` / `out_kept` are index arrays over the input / output
+        channel axis. Returns `(config, weights)`.
+        """
+        return layer.get_config(), layer.get_weights()
+
+
+class ProducerRule(LayerRule):
+    """`Conv1D`, `Conv2D`, `Conv3D` and `Dense`: new channels from all inputs."""
+
+    kind = PRODUCER
+
+    def __init__(self, units_key):
+        self.units_key = units_key
+
+    def applies(self, layer, in_shape):
+        return getattr(layer, "groups", 1) == 1 and _channels_last(layer)
+
+    def why_not(self, layer):
+        if getattr(layer, "groups", 1) != 1:
+            return (f"grouped convolutions (groups={layer.groups}) are not "
+                    "supported yet")
+        return "only data_format='channels_last' is supported"
+
+    def _kernel_size(self, layer):
+        return int(np.prod(layer.kernel.shape[:-2]))
+
+    def params(self, layer, c_in, c_out, in_shape):
+        terms = polynomial.times(c_in, polynomial.scale(
+            c_out, self._kernel_size(layer)))
+        if getattr(layer, "use_bias", False):
+            for key, coef in polynomial.as_terms(c_out).items():
+                terms[key] = terms.get(key, 0.0) + coef
+        return terms
+
+    def macs(self, layer, c_in, c_out, in_shape, output_shape):
+        positions = int(np.prod([d for d in output_shape[1:-1]]))
+        factor = self._kernel_size(layer) * positions
+        return polynomial.times(c_in, polynomial.scale(c_out, factor))
+
+    def rebuild(self, layer, in_kept, out_kept, in_shape):
+        config = layer.get_config()
+        config[self.units_key] = len(out_kept)
+        weights = layer.get_weights()
+        kernel = weights[0][..., in_kept, :][..., out_kept]
+        rest = [w[out_kept] for w in weights[1:]]
+        return config, [kernel] + rest
+
+
+class ChannelwiseRule(LayerRule):
+    """Layers computing channel c from channel c only.
+
+    Weights whose last axis has one entry per channel are sliced; others
+    (broadcast weights) are kept whole.
+    """
+
+    kind = CHANNELWISE
+
+    def __init__(self, zero_preserving=True):
+        self._zero_preserving = zero_preserving
+
+    def applies(self, layer, in_shape):
+        return _channels_last(layer)
+
+    def why_not(self, layer):
+        return "only data_format='channels_last' is supported"
+
+    def zero_preserving(self, layer):
+        if callable(self._zero_preserving):
+            return self._zero_preserving(layer)
+        return self._zero_preserving
+
+    def params(self, layer, c_in, c_out, in_shape):
+        terms = {}
+        for w in layer.weights:
+            shape = tuple(w.shape)
+            if shape and shape[-1] == in_shape[-1]:
+                per_channel = int(np.prod(shape[:-1]))
+                part = polynomial.as_terms(polynomial.scale(c_in, per_channel))
+            else:
+                part = polynomial.as_terms(
+                    {polynomial.CONSTANT: int(np.prod(shape))})
+            for key, coef in part.items():
+                terms[key] = terms.get(key, 0.0) + coef
+        return terms
+
+    def rebuild(self, layer, in_kept, out_kept, in_shape):
+        weights = [
+            w[..., in_kept] if w.ndim and w.shape[-1] == in_shape[-1] else w
+            for w in layer.get_weights()
+        ]
+        return layer.get_config(), weights
+
+
+class BatchNormalizationRule(ChannelwiseRule):
+    def __init__(self):
+        super().__init__(zero_preserving=False)
+
+    def applies(self, layer, in_shape):
+        return layer.axis in (-1, len(in_shape) - 1)
+
+    def why_not(self, layer):
+        return f"only axis=-1 is supported (layer has axis={layer.axis})"
+
+
+class GateRule(ChannelwiseRule):
+    kind = GATE
+
+    def params(self, layer, c_in, c_out, in_shape):
+        return {}  # gates are bookkeeping; `shrink` removes them
+
+
+class FlattenRule(LayerRule):
+    kind = FLATTEN
+
+    def applies(self, layer, in_shape):
+        return _channels_last(layer)
+
+    def zero_preserving(self, layer):
+        return True
+
+    def params(self, layer, c_in, c_out, in_shape):
+        return {}
+
+
+def _relu_zero_preserving(layer):
+    return layer.threshold <= 0 or layer.negative_slope == 0
+
+
+def _activation_zero_preserving(layer):
+    return _activation_name(layer.activation) in ZERO_PRESERVING_ACTIVATIONS
+
+
+def _rescaling_scalar(layer):
+    return np.ndim(layer.scale) == 0 and np.ndim(layer.offset) == 0
+
+
+class RescalingRule(ChannelwiseRule):
+    def __init__(self):
+        super().__init__(zero_preserving=lambda layer: layer.offset == 0)
+
+    def applies(self, layer, in_shape):
+        return _rescaling_scalar(layer)
+
+    def why_not(self, layer):
+        return "only scalar scale and offset are supported"
+
+
+_RULES = {}
+
+
+def register_rule(layer_class, rule):
+    """Registers how `layer_class` (and its subclasses) treats channels.
+
+    Example:
+
+    >>> register_rule(MyActivation, ChannelwiseRule(zero_preserving=True))
+    """
+    if not (isinstance(layer_class, type)
+            and issubclass(layer_class, keras.layers.Layer)):
+        raise TypeError(
+            "`layer_class` must be a subclass of keras.layers.Layer. "
+            f"Received: layer_class={layer_class!r}"
+        )
+    if not isinstance(rule, LayerRule):
+        raise TypeError(
+            f"`rule` must be a LayerRule instance. Received: rule={rule!r}")
+    _RULES[layer_class] = rule
+
+
+def rule_for(layer):
+    """The registered rule for `layer`'s type (nearest registered base)."""
+    for cls in type(layer).__mro__:
+        if cls in _RULES:
+            return _RULES[cls]
+    return _OPAQUE
+
+
+def is_known(layer):
+    return any(cls in _RULES for cls in type(layer).__mro__)
+
+
+_OPAQUE = LayerRule()
+
+L = keras.layers
+for _cls in (L.Conv1D, L.Conv2D, L.Conv3D):
+    register_rule(_cls, ProducerRule("filters"))
+register_rule(L.Dense, ProducerRule("units"))
+register_rule(L.BatchNormalization, BatchNormalizationRule())
+register_rule(L.ReLU, ChannelwiseRule(_relu_zero_preserving))
+register_rule(L.Activation, ChannelwiseRule(_activation_zero_preserving))
+register_rule(L.Rescaling, RescalingRule())
+register_rule(L.Flatten, FlattenRule())
+register_rule(ChannelGate, GateRule())
+for _cls in (
+    L.LeakyReLU, L.ELU, L.PReLU,
+    L.Dropout, L.SpatialDropout1D, L.SpatialDropout2D, L.SpatialDropout3D,
+    L.GaussianNoise, L.GaussianDropout, L.AlphaDropout,
+    L.ActivityRegularization, L.Identity,
+    L.MaxPooling1D, L.MaxPooling2D, L.MaxPooling3D,
+    L.AveragePooling1D, L.AveragePooling2D, L.AveragePooling3D,
+    L.GlobalAveragePooling1D, L.GlobalAveragePooling2D,
+    L.GlobalAveragePooling3D, L.GlobalMaxPooling1D, L.GlobalMaxPooling2D,
+    L.GlobalMaxPooling3D,
+    L.ZeroPadding1D, L.ZeroPadding2D, L.ZeroPadding3D,
+    L.Cropping1D, L.Cropping2D, L.Cropping3D,
+    L.UpSampling1D, L.UpSampling2D, L.UpSampling3D,
+):
+    register_rule(_cls, ChannelwiseRule(zero_preserving=True))
+del L, _cls
+
+
+def flatten_kept(kept, input_shape):
+    """Indices kept after `Flatten` of `(..., C)` when `kept` of C are kept."""
+    channels = input_shape[-1]
+    positions = math.prod(input_shape[1:-1])
+    base = np.arange(positions)[:, None] * channels
+    return (base + np.asarray(kept)[None, :]).reshape(-1)

@@ -1,0 +1,112 @@
+"""Setting the masks of a gated model so that it meets a cost budget."""
+
+import numpy as np
+
+from tfprune import cost as cost_lib
+from tfprune import solver
+from tfprune.graph import ChannelGraph, GraphError
+
+
+def check_ratio(ratio):
+    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) \
+            or not 0 < ratio < 1:
+        raise ValueError(
+            "`ratio` is the fraction of the cost to remove and must be "
+            f"strictly between 0 and 1. Received: ratio={ratio!r}"
+        )
+
+
+def check_positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(
+            f"`{name}` must be a positive integer. Received: {name}={value!r}")
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+class BudgetPlan:
+    """The groups and cost model of a gated model, ready to set masks.
+
+    Example:
+
+    >>> plan = BudgetPlan(gated, metric="macs")
+    >>> plan.apply(0.5)          # masks now remove 50% of the MACs
+    0.5003...
+    """
+
+    def __init__(self, gated, metric="params", round_to=1, min_channels=1):
+        cost_lib.check_metric(metric)
+        check_positive_int("round_to", round_to)
+        check_positive_int("min_channels", min_channels)
+        self.graph = ChannelGraph(gated)
+        if not self.graph.groups:
+            raise GraphError(
+                f"Model '{self.graph.model.name}' has no ChannelGate layers: "
+                "call tfprune.gate(model) first and prune the gated model.")
+        self.graph.check()
+        self.metric = metric
+        self.round_to = round_to
+        self.min_channels = min_channels
+        self.cost = cost_lib.cost_polynomial(self.graph, metric)
+        self.sizes = [g.size for g in self.graph.groups]
+        self.full_cost = self.cost(self.sizes)
+
+    def importance(self):
+        """Per-channel importance: sigmoid of each gate's learned score."""
+        return [_sigmoid(g.gate.score.numpy().astype("float64"))
+                for g in self.graph.groups]
+
+    def removed_ratio(self):
+        """Fraction of the cost that the current masks remove."""
+        widths = cost_lib.group_widths(self.graph)
+        return 1.0 - self.cost(widths) / self.full_cost
+
+    def apply(self, ratio):
+        """Sets masks that remove (at least, and as close as allowed) `ratio`.
+
+        Returns the ratio actually removed.
+        """
+        budget = (1.0 - ratio) * self.full_cost
+        masks = solver.solve(self.importance(), self.cost, budget,
+                             round_to=self.round_to,
+                             min_channels=self.min_channels)
+        for group, mask in zip(self.graph.groups, masks):
+            group.gate.set_mask(mask)
+        return self.removed_ratio()
+
+    def open_all(self):
+        for group in self.graph.groups:
+            group.gate.set_mask(np.ones(group.size))
+
+    def widths(self):
+        """`{gate name: (kept, total)}` for every group."""
+        return {g.gate.name: (g.gate.kept_channels(), g.size)
+                for g in self.graph.groups}
+
+
+def prune_now(gated, ratio, metric="params", round_to=1, min_channels=1):
+    """Sets the masks of a gated model at once to remove `ratio` of `metric`.
+
+    Channels are chosen from the gates' current scores by the global budget
+    solver (one-shot pruning; useful for tests and baselines).
+
+    Args:
+        gated: a model returned by `tfprune.gate`.
+        ratio: fraction of the cost to remove, strictly between 0 and 1.
+        metric: `"params"`, `"macs"` or `"channels"`.
+        round_to: kept channel counts are multiples of this.
+        min_channels: the fewest channels any group keeps.
+
+    Returns:
+        The fraction of `metric` actually removed.
+
+    Example:
+
+    >>> gated = tfprune.gate(model)
+    >>> tfprune.prune_now(gated, 0.5, metric="macs")
+    0.500...
+    """
+    check_ratio(ratio)
+    return BudgetPlan(gated, metric, round_to, min_channels).apply(ratio)
