@@ -130,7 +130,7 @@ class TargetRatio(keras.callbacks.Callback):
         elif progress < self.warmup + self.ramp:
             if self._last_update is None or \
                     step - self._last_update >= self._interval():
-                self._plan.apply(self.ratio_at(progress))
+                self._plan.apply(self.ratio_at(progress), exact=False)
                 self._last_update = step
             self._say("ramp", f"ramping the removed {self.metric} to "
                               f"{self.ratio:.2%}")

@@ -4,6 +4,9 @@ The converter sits behind `to_tflite` alone, so that moving from
 `tf.lite.TFLiteConverter` to its LiteRT successor touches one function.
 """
 
+import tempfile
+
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -50,17 +53,21 @@ def to_tflite(model, representative, target="mcu", num_samples=200):
     generator = data_lib.representative_dataset(representative, model,
                                                 num_samples)
     spec = model.inputs[0]
-    signature = tf.TensorSpec([1, *spec.shape[1:]], spec.dtype)
-    serve = tf.function(lambda x: model(x, training=False),
-                        input_signature=[signature])
-    converter = tf.lite.TFLiteConverter.from_concrete_functions(
-        [serve.get_concrete_function()])
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = generator
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
-    return converter.convert()
+    with tempfile.TemporaryDirectory(prefix="tfprune-export-") as saved:
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+        archive.add_endpoint(
+            "serve", lambda x: model(x, training=False),
+            input_signature=[tf.TensorSpec([1, *spec.shape[1:]], spec.dtype)])
+        archive.write_out(saved, verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(saved)
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = generator
+        converter.target_spec.supported_ops = [
+            tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+        return converter.convert()
 
 
 class _LiteRT:

@@ -63,15 +63,17 @@ class BudgetPlan:
         widths = cost_lib.group_widths(self.graph)
         return 1.0 - self.cost(widths) / self.full_cost
 
-    def apply(self, ratio):
+    def apply(self, ratio, exact=True):
         """Sets masks that remove (at least, and as close as allowed) `ratio`.
 
-        Returns the ratio actually removed.
+        `exact=False` skips the solver's final search for the closest fit
+        (for the frequent updates of a schedule). Returns the ratio actually
+        removed.
         """
         budget = (1.0 - ratio) * self.full_cost
         masks = solver.solve(self.importance(), self.cost, budget,
                              round_to=self.round_to,
-                             min_channels=self.min_channels)
+                             min_channels=self.min_channels, exact=exact)
         for group, mask in zip(self.graph.groups, masks):
             group.gate.set_mask(mask)
         return self.removed_ratio()

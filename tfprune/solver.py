@@ -29,7 +29,8 @@ def _units(order, importance, size, floor, round_to):
     return np.array(sizes, dtype=int), np.array(scores, dtype=float)
 
 
-def solve(importance, cost, budget, round_to=1, min_channels=1):
+def solve(importance, cost, budget, round_to=1, min_channels=1,
+          exact=True):
     """Chooses the channels to keep in every group.
 
     Channels are ranked globally by importance per unit of cost saved: the
@@ -45,6 +46,9 @@ def solve(importance, cost, budget, round_to=1, min_channels=1):
         budget: the largest allowed cost.
         round_to: kept counts are multiples of this (or the group size).
         min_channels: the fewest channels a group keeps.
+        exact: also try trading one unit of a group for cheaper units of
+            others to land closer to the budget (slower; used for the final
+            masks).
 
     Returns:
         One boolean array per group: True for the kept channels.
@@ -67,58 +71,79 @@ def solve(importance, cost, budget, round_to=1, min_channels=1):
             n - u[0][:r].sum() for n, u, r in zip(sizes, units, removed_units)
         ])
 
-    current = cost(widths(removed))
-    while current > budget:
-        w = widths(removed)
-        steps = np.array([
-            u[0][r] if r < len(u[0]) else 0 for u, r in zip(units, removed)])
-        per_channel = cost.decrease(w, np.minimum(steps, 1))
-        candidates = []  # (key, group, approximate saving)
-        for g, (unit_sizes, unit_scores) in enumerate(units):
-            if per_channel[g] <= 0:
-                continue
-            best = 0.0
-            for r in range(removed[g], len(unit_sizes)):
-                saving = per_channel[g] * unit_sizes[r]
-                best = max(best, unit_scores[r] / saving)
-                candidates.append((best, g, saving))
-        if not candidates:
-            full = cost(sizes)
-            raise BudgetError(
-                f"Cannot bring the cost down to {budget:.6g}: with "
-                f"min_channels={min_channels} and round_to={round_to} in "
-                f"every group the cost stays at {current:.6g} (of {full:.6g},"
-                f" so at most {1 - current / full:.2%} can be removed)."
-            )
-        candidates.sort(key=lambda c: c[0])
-        excess, taken = current - budget, 0.0
-        for _, g, saving in candidates:
-            if taken > 0 and taken + saving > excess / 2:
-                break
-            removed[g] += 1
-            taken += saving
+    def remove(removed, exclude=()):
+        """Removes the least valuable units until the cost fits the budget."""
+        removed = removed.copy()
         current = cost(widths(removed))
+        while current > budget:
+            w = widths(removed)
+            steps = np.array([u[0][r] if r < len(u[0]) else 0
+                              for u, r in zip(units, removed)])
+            per_channel = cost.decrease(w, np.minimum(steps, 1))
+            candidates = []  # (key, group, approximate saving)
+            for g, (unit_sizes, unit_scores) in enumerate(units):
+                if per_channel[g] <= 0 or g in exclude:
+                    continue
+                best = 0.0
+                for r in range(removed[g], len(unit_sizes)):
+                    saving = per_channel[g] * unit_sizes[r]
+                    best = max(best, unit_scores[r] / saving)
+                    candidates.append((best, g, saving))
+            if not candidates:
+                return None, current
+            candidates.sort(key=lambda c: c[0])
+            excess, taken = current - budget, 0.0
+            for _, g, saving in candidates:
+                if taken > 0 and taken + saving > excess / 2:
+                    break
+                removed[g] += 1
+                taken += saving
+            current = cost(widths(removed))
+        return fill(removed, current)
 
-    # Fill: add back the most valuable removed units that still fit.
-    improved = True
+    def fill(removed, current):
+        """Adds back the most valuable removed units that still fit."""
+        while True:
+            best = None
+            for g, (unit_sizes, unit_scores) in enumerate(units):
+                if removed[g] == 0:
+                    continue
+                trial = removed.copy()
+                trial[g] -= 1
+                new_cost = cost(widths(trial))
+                if new_cost <= budget:
+                    value = unit_scores[removed[g] - 1] / max(
+                        new_cost - current, 1e-12)
+                    if best is None or value > best[0]:
+                        best = (value, g, new_cost)
+            if best is None:
+                return removed, current
+            removed = removed.copy()
+            removed[best[1]] -= 1
+            current = best[2]
+
+    removed, current = remove(np.zeros(len(sizes), dtype=int))
+    if removed is None:
+        full = cost(sizes)
+        raise BudgetError(
+            f"Cannot bring the cost down to {budget:.6g}: with "
+            f"min_channels={min_channels} and round_to={round_to} in "
+            f"every group the cost stays at {current:.6g} (of {full:.6g},"
+            f" so at most {1 - current / full:.2%} can be removed)."
+        )
+    # Exactness: trading one unit of a group for cheaper units elsewhere
+    # can bring the cost closer to the budget than one unit's granularity.
+    improved = exact
     while improved:
         improved = False
-        best = None
-        for g, (unit_sizes, unit_scores) in enumerate(units):
+        for g in range(len(sizes)):
             if removed[g] == 0:
                 continue
             trial = removed.copy()
             trial[g] -= 1
-            new_cost = cost(widths(trial))
-            if new_cost <= budget:
-                value = unit_scores[removed[g] - 1] / max(
-                    new_cost - current, 1e-12)
-                if best is None or value > best[0]:
-                    best = (value, g, new_cost)
-        if best is not None:
-            removed[best[1]] -= 1
-            current = best[2]
-            improved = True
+            trial, trial_cost = remove(trial, exclude={g})
+            if trial is not None and current < trial_cost <= budget:
+                removed, current, improved = trial, trial_cost, True
 
     masks = []
     for order, n, w in zip(orders, sizes, widths(removed)):

@@ -1,0 +1,149 @@
+"""One call from an unpruned model to a pruned, shrunk, int8-converted one.
+
+`train_prune_export` is what the recipe scripts run: gate, train with
+`TargetRatio`, shrink, convert to int8 TFLite, evaluate float and int8
+accuracy, and write `model.keras`, `model_int8.tflite` and `report.json`.
+"""
+
+import json
+import os
+import tempfile
+import time
+
+import keras
+import numpy as np
+
+from tfprune import convert
+from tfprune.callbacks import TargetRatio
+from tfprune.cost import measure
+from tfprune.gating import gate
+from tfprune.graph import ChannelGraph
+from tfprune.surgery import shrink
+
+
+def write_atomically(path, write):
+    """Calls `write(tmp_path)`, then moves the file to `path` in one step.
+
+    On any error no file (neither partial nor temporary) is left behind.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    suffix = os.path.splitext(path)[1]
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=suffix)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _write_bytes(data):
+    def write(path):
+        with open(path, "wb") as f:
+            f.write(data)
+    return write
+
+
+def layer_widths(gated):
+    """`{producer layer name: [kept, total]}` for every pruned group."""
+    widths = {}
+    for group in ChannelGraph(gated).groups:
+        for producer in group.producers:
+            widths[producer.name] = [group.gate.kept_channels(), group.size]
+    return widths
+
+
+def train_prune_export(model, train, val, out_dir, target=0.94,
+                       metric="params", epochs=30, learning_rate=0.05,
+                       weight_decay=5e-4, tflm_samples=200,
+                       calibration_samples=200, verbose="auto"):
+    """Trains `model` with pruning to `target`, then shrinks and exports it.
+
+    Args:
+        model: an unpruned Keras model with one input and logits output.
+        train: a batched `tf.data.Dataset` of `(inputs, labels)`.
+        val: a batched `tf.data.Dataset` of `(inputs, labels)`.
+        out_dir: where `model.keras`, `model_int8.tflite`, `report.json`
+            (and, while training, a `backup/` to resume from) are written.
+        target: fraction of `metric` to remove; 0 trains without pruning
+            (the unpruned baseline).
+        metric: `"params"`, `"macs"` or `"channels"`.
+        epochs: training epochs (warm-up, ramp and hold included).
+        learning_rate: initial SGD learning rate (cosine decay to 0).
+        weight_decay: SGD weight decay (not applied to gate scores).
+        tflm_samples: validation examples to run in the TFLite Micro
+            interpreter (slow reference kernels); 0 skips it.
+        calibration_samples: examples for int8 calibration.
+        verbose: Keras `fit` verbosity.
+
+    Returns:
+        The report, a dict (also written to `report.json`).
+    """
+    started = time.time()
+    pruning = target > 0
+    net = gate(model) if pruning else model
+    steps = epochs * int(train.cardinality())
+    schedule = keras.optimizers.schedules.CosineDecay(
+        learning_rate, decay_steps=max(steps, 1))
+    optimizer = keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True,
+                                     weight_decay=weight_decay)
+    optimizer.exclude_from_weight_decay(var_names=["score"])
+    net.compile(
+        optimizer=optimizer,
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    callbacks = [keras.callbacks.BackupAndRestore(
+        os.path.join(out_dir, "backup"))]
+    if pruning:
+        callbacks.append(TargetRatio(target, metric=metric, verbose=1))
+    history = net.fit(train, epochs=epochs, validation_data=val,
+                      callbacks=callbacks, verbose=verbose)
+    small = shrink(net) if pruning else net
+    small.compile(
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"])
+    float_accuracy = small.evaluate(val, verbose=0, return_dict=True)[
+        "accuracy"]
+    tflite = convert.to_tflite(small, representative=val,
+                               num_samples=calibration_samples)
+    int8_accuracy = convert.evaluate_tflite(tflite, val, small)
+    tflm_accuracy = None
+    if tflm_samples:
+        tflm_accuracy = convert.evaluate_tflite(
+            tflite, val, small, runtime="tflm", limit=tflm_samples)
+    before, after = measure(model), measure(small)
+    report = {
+        "model": model.name,
+        "target": target,
+        "metric": metric,
+        "epochs": epochs,
+        "before": before,
+        "after": after,
+        "removed": {m: 1 - after[m] / before[m] for m in before},
+        "layer_widths": layer_widths(net) if pruning else {},
+        "val_accuracy_float": float_accuracy,
+        "val_accuracy_int8_litert": int8_accuracy,
+        "val_accuracy_int8_tflm": tflm_accuracy,
+        "tflm_samples": tflm_samples,
+        "tflite_bytes": len(tflite),
+        "history": {k: [float(v) for v in vals]
+                    for k, vals in history.history.items()},
+        "seconds": time.time() - started,
+    }
+    os.makedirs(out_dir, exist_ok=True)
+    write_atomically(os.path.join(out_dir, "model.keras"), small.save)
+    write_atomically(os.path.join(out_dir, "model_int8.tflite"),
+                     _write_bytes(tflite))
+    write_atomically(
+        os.path.join(out_dir, "report.json"),
+        _write_bytes(json.dumps(report, indent=2, default=_json).encode()))
+    return report
+
+
+def _json(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"Not JSON serializable: {type(value).__name__}")
