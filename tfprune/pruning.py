@@ -54,9 +54,19 @@ class BudgetPlan:
         self.full_cost = self.cost(self.sizes)
 
     def importance(self):
-        """Per-channel importance: sigmoid of each gate's learned score."""
-        return [_sigmoid(g.gate.score.numpy().astype("float64"))
-                for g in self.graph.groups]
+        """Per-channel importance from the gates' learned scores.
+
+        Scores are standardized over all channels of the model (so that the
+        scale of the optimizer's steps does not matter and layers stay
+        comparable) and squashed by a sigmoid: importance is in (0, 1), and
+        0.5 for every channel before training.
+        """
+        scores = [g.gate.score.numpy().astype("float64")
+                  for g in self.graph.groups]
+        flat = np.concatenate(scores)
+        spread = flat.std()
+        return [_sigmoid((s - flat.mean()) / spread if spread > 0 else 0 * s)
+                for s in scores]
 
     def removed_ratio(self):
         """Fraction of the cost that the current masks remove."""

@@ -33,11 +33,14 @@ def solve(importance, cost, budget, round_to=1, min_channels=1,
           exact=True):
     """Chooses the channels to keep in every group.
 
-    Channels are ranked globally by importance per unit of cost saved: the
-    solver removes the least valuable channels until `cost(widths)` is at
-    most `budget`, re-measuring the cost as widths change (a channel's cost
-    depends on its neighbours' widths), then adds back any removed channel
-    that still fits. Every group keeps at least `min_channels` channels and
+    Channels are ranked globally by importance per unit of cost (a
+    channel's cost in the unpruned model), with diminishing returns (a
+    channel's importance is scaled by `size / kept` of its group, so no
+    layer is emptied just because it is expensive): the solver removes the least
+    valuable channels until `cost(widths)` is at most `budget`, measuring
+    the real cost as widths change (a channel's cost depends on its
+    neighbours' widths), then adds back any removed channel that still
+    fits. Every group keeps at least `min_channels` channels and
     each kept count is a multiple of `round_to` (or the full group).
 
     Args:
@@ -64,7 +67,13 @@ def solve(importance, cost, budget, round_to=1, min_channels=1,
     orders = [np.argsort(v, kind="stable") for v in importance]
     units = [_units(o, v, n, f, round_to)
              for o, v, n, f in zip(orders, importance, sizes, floors)]
-    removed = np.zeros(len(sizes), dtype=int)  # units removed per group
+    # Channels are ranked by importance per unit of their cost in the
+    # unpruned model. (Ranking by the cost at the current widths feeds back
+    # on itself: a layer next to a narrow one looks cheap, stays wide, and
+    # makes its neighbour look expensive, which ends in 1-channel
+    # bottlenecks.)
+    static_cost = np.maximum(cost.decrease(sizes, np.ones(len(sizes))),
+                             1e-12)
 
     def widths(removed_units):
         return np.array([
@@ -80,20 +89,26 @@ def solve(importance, cost, budget, round_to=1, min_channels=1,
             steps = np.array([u[0][r] if r < len(u[0]) else 0
                               for u, r in zip(units, removed)])
             per_channel = cost.decrease(w, np.minimum(steps, 1))
-            candidates = []  # (key, group, approximate saving)
+            candidates = []  # (key, tie-break, group, approximate saving)
             for g, (unit_sizes, unit_scores) in enumerate(units):
                 if per_channel[g] <= 0 or g in exclude:
                     continue
                 best = 0.0
+                left = sizes[g] - unit_sizes[:removed[g]].sum()
                 for r in range(removed[g], len(unit_sizes)):
-                    saving = per_channel[g] * unit_sizes[r]
-                    best = max(best, unit_scores[r] / saving)
-                    candidates.append((best, g, saving))
+                    # Diminishing returns: the narrower a layer already is,
+                    # the more each of its remaining channels is worth.
+                    key = (unit_scores[r] * sizes[g] / left) / (
+                        static_cost[g] * unit_sizes[r])
+                    left -= unit_sizes[r]
+                    best = max(best, key)
+                    candidates.append((best, r / len(unit_sizes), g,
+                                       per_channel[g] * unit_sizes[r]))
             if not candidates:
                 return None, current
-            candidates.sort(key=lambda c: c[0])
+            candidates.sort(key=lambda c: c[:2])
             excess, taken = current - budget, 0.0
-            for _, g, saving in candidates:
+            for _, _, g, saving in candidates:
                 if taken > 0 and taken + saving > excess / 2:
                     break
                 removed[g] += 1
