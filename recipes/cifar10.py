@@ -25,7 +25,7 @@ flags.DEFINE_enum("metric", "params", ["params", "macs", "channels"],
                   "What the target counts.")
 flags.DEFINE_integer("epochs", 30, "Training epochs.")
 flags.DEFINE_integer("batch_size", 128, "Batch size.")
-flags.DEFINE_float("learning_rate", 0.05, "Initial SGD learning rate.")
+flags.DEFINE_float("learning_rate", 0.02, "Initial SGD learning rate.")
 flags.DEFINE_string("data_dir", None,
                     "TFRecord folder, or tensorflow_datasets data_dir.")
 flags.DEFINE_integer("val_size", 5000, "Training examples held out.")

@@ -145,6 +145,7 @@ def image_folder_splits(folder, val_size, image_shape=(32, 32, 3),
             f"`val_size` must be between 1 and {total - 1} for '{folder}'. "
             f"Received: val_size={val_size}")
     parse = lambda r: _parse_image_record(r, image_shape)  # noqa: E731
+    records = records.apply(tf.data.experimental.assert_cardinality(total))
     train = records.take(total - val_size).map(
         parse, num_parallel_calls=tf.data.AUTOTUNE)
     val = records.skip(total - val_size).map(

@@ -84,7 +84,13 @@ def train_prune_export(model, train, val, out_dir, target=0.94,
     started = time.time()
     pruning = target > 0
     net = gate(model) if pruning else model
-    steps = epochs * int(train.cardinality())
+    steps_per_epoch = int(train.cardinality())
+    if steps_per_epoch < 0:
+        raise ValueError(
+            "`train` must have a known number of batches (it sets the "
+            "learning-rate and pruning schedules); apply "
+            "tf.data.experimental.assert_cardinality(n) to it.")
+    steps = epochs * steps_per_epoch
     schedule = keras.optimizers.schedules.CosineDecay(
         learning_rate, decay_steps=max(steps, 1))
     optimizer = keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True,
