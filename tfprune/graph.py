@@ -83,6 +83,8 @@ def as_functional(model):
                 "it with keras.Input(shape) so that tfprune can read its "
                 "layers."
             ) from error
+        if len(inputs) == 1 and len(outputs) == 1:
+            inputs, outputs = inputs[0], outputs[0]
         return keras.Model(inputs, outputs, name=model.name)
     if not isinstance(model, keras.Model) or not hasattr(
             model, "_nodes_by_depth"):
@@ -134,7 +136,10 @@ def replay(model, call_fn, name=None):
         for old, new in zip(call.outputs, outputs):
             new_tensors[id(old)] = new
     outputs = [new_tensors[id(x)] for x in model.outputs]
-    return keras.Model(new_inputs, outputs, name=name or model.name)
+    return keras.Model(
+        keras.tree.pack_sequence_as(model._inputs_struct, new_inputs),
+        keras.tree.pack_sequence_as(model._outputs_struct, outputs),
+        name=name or model.name)
 
 
 class ChannelGraph:
