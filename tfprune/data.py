@@ -43,11 +43,12 @@ def iterate_examples(data, model, limit=None):
     """
     rank = len(_model_input(model).shape)
     count = 0
+    batched = False  # arrays always have a batch axis; datasets may not
     if isinstance(data, tuple) and len(data) == 2 and not isinstance(
             data[0], tf.data.Dataset):
-        batches = [(np.asarray(data[0]), np.asarray(data[1]))]
+        batches, batched = [(np.asarray(data[0]), np.asarray(data[1]))], True
     elif isinstance(data, np.ndarray):
-        batches = [(data, None)]
+        batches, batched = [(data, None)], True
     elif isinstance(data, tf.data.Dataset):
         batches = (_split(e) for e in data)
     elif callable(data):
@@ -61,7 +62,7 @@ def iterate_examples(data, model, limit=None):
     for x, y in batches:
         x = _as_numpy(x)
         y = None if y is None else _as_numpy(y)
-        if x.ndim == rank - 1:  # one unbatched example
+        if not batched and x.ndim == rank - 1:  # one unbatched example
             x = x[None]
             y = None if y is None else np.asarray(y)[None]
         for i in range(x.shape[0]):

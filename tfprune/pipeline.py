@@ -46,6 +46,17 @@ def _write_bytes(data):
     return write
 
 
+def keras_accuracy(model, data):
+    """Top-1 accuracy of a Keras model on a dataset of `(inputs, labels)`."""
+    correct = total = 0
+    for x, y in data:
+        logits = model(x, training=False)
+        predicted = np.argmax(keras.ops.convert_to_numpy(logits), axis=-1)
+        correct += int(np.sum(predicted == np.asarray(y).reshape(-1)))
+        total += len(predicted)
+    return correct / total
+
+
 def layer_widths(gated):
     """`{producer layer name: [kept, total]}` for every pruned group."""
     widths = {}
@@ -108,11 +119,7 @@ def train_prune_export(model, train, val, out_dir, target=0.94,
     history = net.fit(train, epochs=epochs, validation_data=val,
                       callbacks=callbacks, verbose=verbose)
     small = shrink(net) if pruning else net
-    small.compile(
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"])
-    float_accuracy = small.evaluate(val, verbose=0, return_dict=True)[
-        "accuracy"]
+    float_accuracy = keras_accuracy(small, val)
     tflite = convert.to_tflite(small, representative=val,
                                num_samples=calibration_samples)
     int8_accuracy = convert.evaluate_tflite(tflite, val, small)

@@ -1,0 +1,113 @@
+"""int8 TFLite: conversion, LiteRT and TFLite Micro, accuracy next to float."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tfprune
+from tfprune.convert import run_tflite
+
+
+@pytest.fixture(scope="module")
+def digits_model():
+    """A small CNN trained on scikit-learn's digits, pruned and shrunk."""
+    from sklearn.datasets import load_digits
+
+    keras.utils.set_random_seed(0)
+    digits = load_digits()
+    x = digits.images[..., None].astype("float32")
+    y = digits.target
+    gated = tfprune.gate(tfprune.models.small_cnn(widths=(16, 32),
+                                                  dense_units=32))
+    gated.compile(keras.optimizers.SGD(0.05, momentum=0.9),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    gated.fit(x[:1500], y[:1500], epochs=8, batch_size=64, verbose=0,
+              callbacks=[tfprune.TargetRatio(0.5)])
+    return tfprune.shrink(gated), x[1500:], y[1500:]
+
+
+def test_int8_model_runs_in_litert_and_tflm(digits_model):
+    small, x, y = digits_model
+    tflite = tfprune.to_tflite(small, representative=x[:100])
+    from ai_edge_litert.interpreter import Interpreter
+
+    details = Interpreter(model_content=tflite).get_input_details()[0]
+    assert details["dtype"] == np.int8 and list(details["shape"]) == [1, 8, 8, 1]
+
+    float_acc = float(np.mean(np.argmax(small.predict(x, verbose=0), -1) == y))
+    litert_acc = tfprune.evaluate_tflite(tflite, (x, y), small)
+    tflm_acc = tfprune.evaluate_tflite(tflite, (x, y), small, runtime="tflm",
+                                       limit=100)
+    assert float_acc > 0.85
+    assert abs(litert_acc - float_acc) < 0.03
+    assert tflm_acc > float_acc - 0.05
+    # Both run the same int8 model; XNNPACK and TFLM's reference kernels may
+    # round differently, by at most one output quantization step.
+    a = run_tflite(tflite, x[:10])
+    b = run_tflite(tflite, x[:10], runtime="tflm")
+    step = Interpreter(model_content=tflite).get_output_details()[0][
+        "quantization_parameters"]["scales"][0]
+    assert np.abs(a - b).max() <= step * 1.001
+
+
+def test_only_int8_builtin_ops(digits_model):
+    small, x, _ = digits_model
+    tflite = tfprune.to_tflite(small, representative=x[:50], target="mobile")
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=tflite)
+    interpreter.allocate_tensors()
+    ops = {op["op_name"] for op in interpreter._get_ops_details()}
+    assert "FLEX" not in " ".join(ops)
+    assert {"CONV_2D", "FULLY_CONNECTED"} <= ops
+
+
+def _forms(x):
+    unbatched = tf.data.Dataset.from_tensor_slices(x)
+    return {
+        "array": x,
+        "dataset": unbatched,
+        "batched dataset": unbatched.batch(7),
+        "labelled dataset": tf.data.Dataset.from_tensor_slices(
+            (x, np.zeros(len(x), "int64"))).batch(5),
+        "generator": lambda: ([x[i:i + 1]] for i in range(len(x))),
+        "uint8 pixels": x.astype("uint8"),
+    }
+
+
+@pytest.mark.parametrize("form", sorted(_forms(np.zeros((1, 1)))))
+def test_representative_data_forms(digits_model, form):
+    small, x, _ = digits_model
+    tflite = tfprune.to_tflite(small, representative=_forms(x[:20])[form],
+                               num_samples=20)
+    assert run_tflite(tflite, x[:2]).shape == (2, 10)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (np.zeros((4, 8, 8, 3), "float32"),
+     r"examples of shape \(8, 8, 3\).*expects inputs of shape \(8, 8, 1\)"),
+    (np.zeros((4, 8, 8), "float32"),
+     r"examples of shape \(8, 8\).*expects inputs of shape \(8, 8, 1\)"),
+    (np.array([[["a"] * 1] * 8] * 8)[None].repeat(2, 0),
+     r"dtype <U1"),
+    (np.zeros((0, 8, 8, 1), "float32"), "is empty"),
+    ("images/", "Expected a NumPy array"),
+])
+def test_bad_representative_data(digits_model, bad, message):
+    small, _, _ = digits_model
+    with pytest.raises((ValueError, TypeError), match=message):
+        tfprune.to_tflite(small, representative=bad)
+
+
+def test_bad_arguments(digits_model):
+    small, x, y = digits_model
+    with pytest.raises(ValueError, match="Received: target='phone'"):
+        tfprune.to_tflite(small, x[:4], target="phone")
+    with pytest.raises(ValueError, match="Received: num_samples=0"):
+        tfprune.to_tflite(small, x[:4], num_samples=0)
+    tflite = tfprune.to_tflite(small, x[:10])
+    with pytest.raises(ValueError, match="Received: runtime='tpu'"):
+        tfprune.evaluate_tflite(tflite, (x, y), small, runtime="tpu")
+    with pytest.raises(ValueError, match="needs labelled data"):
+        tfprune.evaluate_tflite(tflite, x, small)

@@ -1,0 +1,63 @@
+"""End-to-end: the README flows, run as a user would run them."""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+
+from conftest import REPO
+from helpers_data import write_image_folder
+
+
+def _run(args, tmp_path):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    result = subprocess.run([sys.executable, *args], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def _check_outputs(out_dir, target):
+    names = sorted(os.listdir(out_dir))
+    assert names == ["model.keras", "model_int8.tflite", "report.json"]
+    report = json.load(open(os.path.join(out_dir, "report.json")))
+    assert abs(report["removed"]["params"] - target) <= 0.005 or (
+        report["removed"]["params"] > target)
+    model = keras.models.load_model(os.path.join(out_dir, "model.keras"))
+    assert model.count_params() == report["after"]["params"]
+    assert report["layer_widths"]
+    assert 0 <= report["val_accuracy_int8_litert"] <= 1
+    return report
+
+
+def test_digits_recipe_default_job(tmp_path):
+    out = tmp_path / "digits"
+    result = _run(["recipes/digits.py", f"--out_dir={out}", "--epochs=12"],
+                  tmp_path)
+    assert "Wrote model.keras" in result.stdout
+    report = _check_outputs(out, 0.9)
+    assert abs(report["removed"]["params"] - 0.9) <= 0.005
+    assert report["val_accuracy_float"] > 0.85
+    assert abs(report["val_accuracy_int8_litert"]
+               - report["val_accuracy_float"]) < 0.05
+
+
+def test_cifar10_recipe_on_a_local_tfrecord_folder(tmp_path):
+    data_dir = tmp_path / "cifar"
+    write_image_folder(str(data_dir), 96)
+    out = tmp_path / "vgg"
+    _run(["recipes/cifar10.py", "--model=vgg16", "--width=0.0625",
+          "--target=0.94", "--metric=params", "--epochs=2", "--batch_size=16",
+          f"--data_dir={data_dir}", "--val_size=32", "--tflm_samples=4",
+          f"--out_dir={out}"], tmp_path)
+    report = _check_outputs(out, 0.94)
+    assert abs(report["removed"]["params"] - 0.94) <= 0.005
+    assert report["val_accuracy_int8_tflm"] is not None
+    # The exported model takes raw 0-255 pixels: its first layers normalize.
+    model = keras.models.load_model(out / "model.keras")
+    assert isinstance(model.layers[1], keras.layers.Normalization)
+    x = np.full((1, 32, 32, 3), 255.0, "float32")
+    assert np.isfinite(model.predict(x, verbose=0)).all()
