@@ -1,0 +1,90 @@
+"""Cost of pruning: training step time of the gated model against the plain one.
+
+    python benchmarks/gate_overhead.py --width=0.25 --batch_size=128
+
+Runs, interleaved in one process, `fit` on the same random batch stream for
+(a) the plain model, (b) the gated model, (c) the gated model with
+TargetRatio updating the masks every --update_every steps (the ramp phase,
+the most expensive one), and prints median step times and ratios.
+"""
+
+import os
+
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+
+import time  # noqa: E402
+
+from absl import app, flags  # noqa: E402
+
+flags.DEFINE_float("width", 0.25, "VGG-16-BN width multiplier.")
+flags.DEFINE_integer("batch_size", 128, "Batch size.")
+flags.DEFINE_integer("steps", 30, "Timed steps per measurement.")
+flags.DEFINE_integer("repeats", 5, "Measurements per variant.")
+flags.DEFINE_integer("update_every", 20, "Mask update interval for (c).")
+FLAGS = flags.FLAGS
+
+
+class StepTimer:
+    def __init__(self):
+        import keras
+
+        class _Timer(keras.callbacks.Callback):
+            def on_train_batch_begin(inner, batch, logs=None):
+                inner.start = time.perf_counter()
+
+            def on_train_batch_end(inner, batch, logs=None):
+                inner.times.append(time.perf_counter() - inner.start)
+
+        self.callback = _Timer()
+        self.callback.times = []
+
+
+def main(argv):
+    del argv
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    import tfprune
+
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(0).uniform(
+        0, 255, (FLAGS.batch_size * 4, 32, 32, 3)).astype("float32")
+    y = np.random.default_rng(1).integers(0, 10, len(x))
+    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(
+        FLAGS.batch_size).repeat()
+
+    def compiled(model):
+        model.compile(keras.optimizers.SGD(0.01, momentum=0.9),
+                      keras.losses.SparseCategoricalCrossentropy(True))
+        return model
+
+    plain = compiled(tfprune.models.vgg16_cifar(width=FLAGS.width))
+    gated = compiled(tfprune.gate(plain))
+    variants = {
+        "plain": (plain, []),
+        "gated": (gated, []),
+        "gated+TargetRatio": (gated, [tfprune.TargetRatio(
+            0.94, warmup=0.0, ramp=1.0, update_every=FLAGS.update_every)]),
+    }
+    for model, _ in variants.values():  # trace and warm up
+        model.fit(data, steps_per_epoch=3, epochs=1, verbose=0)
+    medians = {name: [] for name in variants}
+    for _ in range(FLAGS.repeats):
+        for name, (model, callbacks) in variants.items():
+            timer = StepTimer()
+            model.fit(data, steps_per_epoch=FLAGS.steps, epochs=1, verbose=0,
+                      callbacks=callbacks + [timer.callback])
+            # The first step of a fit includes iterator start-up.
+            medians[name].append(float(np.mean(timer.callback.times[1:])))
+    base = np.median(medians["plain"])
+    print(f"VGG-16-BN x{FLAGS.width}, batch {FLAGS.batch_size}, "
+          f"{FLAGS.steps} steps x {FLAGS.repeats} repeats (median of means), "
+          f"TF_ENABLE_ONEDNN_OPTS={os.environ['TF_ENABLE_ONEDNN_OPTS']}")
+    for name, values in medians.items():
+        m = np.median(values)
+        print(f"{name:>20}: {1000 * m:7.1f} ms/step  ratio {m / base:.3f}")
+
+
+if __name__ == "__main__":
+    app.run(main)
