@@ -111,3 +111,18 @@ def test_bad_arguments(digits_model):
         tfprune.evaluate_tflite(tflite, (x, y), small, runtime="tpu")
     with pytest.raises(ValueError, match="needs labelled data"):
         tfprune.evaluate_tflite(tflite, x, small)
+
+
+def test_tflm_arena_is_the_smallest_that_runs(digits_model):
+    from tflite_micro.python.tflite_micro import runtime
+
+    small, x, _ = digits_model
+    tflite = tfprune.to_tflite(small, representative=x[:50])
+    arena = tfprune.convert.tflm_arena_bytes(tflite)
+    assert 1000 < arena < 1_000_000 and arena % 16 == 0
+    runtime.Interpreter.from_bytes(tflite, arena_size=arena).invoke()
+    with pytest.raises(RuntimeError):
+        runtime.Interpreter.from_bytes(tflite, arena_size=arena - 16)
+    assert tfprune.convert.model_ops(tflite) == sorted(
+        set(tfprune.convert.model_ops(tflite)))
+    assert "CONV_2D" in tfprune.convert.model_ops(tflite)

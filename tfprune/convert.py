@@ -180,3 +180,51 @@ def evaluate_tflite(tflite_bytes, data, model, runtime="litert", limit=None,
         ys.append(int(np.asarray(y).reshape(-1)[0]))
     logits = run_tflite(tflite_bytes, xs, runtime, num_threads)
     return float(np.mean(np.argmax(logits, axis=-1) == np.array(ys)))
+
+
+def model_ops(tflite_bytes):
+    """Sorted names of the builtin operators a `.tflite` model uses."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=tflite_bytes)
+    return sorted({op["op_name"] for op in interpreter._get_ops_details()})
+
+
+def tflm_arena_bytes(tflite_bytes, upper=64 * 1024 * 1024, granularity=16):
+    """The smallest tensor arena in which TFLite Micro runs the model.
+
+    Found by bisection: the model is loaded, allocated and invoked once per
+    trial in the `tflite-micro` Python interpreter. That interpreter is a
+    64-bit build, so pointers inside the arena are 8 bytes; on a 32-bit MCU
+    the same model needs the same or slightly less. Add a margin for other
+    TFLM versions and kernels (BUILD.md suggests 10%).
+
+    Raises:
+        ValueError: the model does not run even with `upper` bytes.
+    """
+    from tflite_micro.python.tflite_micro import runtime
+
+    def runs(arena):
+        try:
+            interpreter = runtime.Interpreter.from_bytes(tflite_bytes,
+                                                         arena_size=arena)
+            details = interpreter.get_input_details(0)
+            interpreter.set_input(
+                np.zeros(details["shape"], details["dtype"]), 0)
+            interpreter.invoke()
+            return True
+        except RuntimeError:
+            return False
+
+    if not runs(upper):
+        raise ValueError(
+            f"The model does not run in TFLite Micro with a {upper}-byte "
+            "arena (or uses operators TFLite Micro lacks).")
+    low, high = 0, upper // granularity
+    while high - low > 1:
+        middle = (low + high) // 2
+        if runs(middle * granularity):
+            high = middle
+        else:
+            low = middle
+    return high * granularity

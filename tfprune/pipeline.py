@@ -142,6 +142,8 @@ def train_prune_export(model, train, val, out_dir, target=0.94,
         "val_accuracy_int8_tflm": tflm_accuracy,
         "tflm_samples": tflm_samples,
         "tflite_bytes": len(tflite),
+        "tflm_arena_bytes": convert.tflm_arena_bytes(tflite),
+        "tflite_ops": convert.model_ops(tflite),
         "history": {k: [float(v) for v in vals]
                     for k, vals in history.history.items()},
         "seconds": time.time() - started,
