@@ -4,6 +4,9 @@ The converter sits behind `to_tflite` alone, so that moving from
 `tf.lite.TFLiteConverter` to its LiteRT successor touches one function.
 """
 
+import contextlib
+import os
+import sys
 import tempfile
 
 import keras
@@ -182,6 +185,21 @@ def evaluate_tflite(tflite_bytes, data, model, runtime="litert", limit=None,
     return float(np.mean(np.argmax(logits, axis=-1) == np.array(ys)))
 
 
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silences writes to file descriptor 2 (C++ logging) for a while."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def model_ops(tflite_bytes):
     """Sorted names of the builtin operators a `.tflite` model uses."""
     from ai_edge_litert.interpreter import Interpreter
@@ -206,12 +224,13 @@ def tflm_arena_bytes(tflite_bytes, upper=64 * 1024 * 1024, granularity=16):
 
     def runs(arena):
         try:
-            interpreter = runtime.Interpreter.from_bytes(tflite_bytes,
-                                                         arena_size=arena)
-            details = interpreter.get_input_details(0)
-            interpreter.set_input(
-                np.zeros(details["shape"], details["dtype"]), 0)
-            interpreter.invoke()
+            with _quiet_stderr():  # TFLM logs every failed allocation
+                interpreter = runtime.Interpreter.from_bytes(
+                    tflite_bytes, arena_size=arena)
+                details = interpreter.get_input_details(0)
+                interpreter.set_input(
+                    np.zeros(details["shape"], details["dtype"]), 0)
+                interpreter.invoke()
             return True
         except RuntimeError:
             return False
