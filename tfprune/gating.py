@@ -2,30 +2,67 @@
 
 import warnings
 
-import keras
-
 from tfprune import graph as graph_lib
 from tfprune import handlers
 from tfprune.gates import ChannelGate
 
 
-def _gate_points(fmodel, skip):
-    """`{id(tensor): producer layer}`: where each producer's gate goes.
+class _Spaces:
+    """Union-find over tensors whose channels are the same channels."""
 
-    From a Conv/Dense output the walk follows single-consumer channel-wise
-    layers (BatchNormalization, activation, pooling, ...), so that the gate
-    sits after all of them and pruned channels reach the next layers as
-    exact zeros.
+    def __init__(self):
+        self.parent = {}
+
+    def find(self, t):
+        self.parent.setdefault(t, t)
+        while self.parent[t] != t:
+            self.parent[t] = self.parent[self.parent[t]]
+            t = self.parent[t]
+        return t
+
+    def union(self, a, b):
+        self.parent[self.find(a)] = self.find(b)
+
+
+def _channel_spaces(all_calls):
+    spaces = _Spaces()
+    for call in all_calls:
+        kind = call.kind
+        out = id(call.outputs[0])
+        if kind in (handlers.CHANNELWISE, handlers.GATE) and \
+                len(call.inputs) == 1:
+            spaces.union(id(call.inputs[0]), out)
+        elif kind == handlers.MERGE:
+            channels = call.outputs[0].shape[-1]
+            for t in call.inputs:
+                if t.shape[-1] == channels:
+                    spaces.union(id(t), out)
+    return spaces
+
+
+def _gate_points(fmodel, skip):
+    """`{id(tensor): (space, producer layer)}`: where the gates go.
+
+    From each Conv/Dense output the walk follows single-consumer channel-wise
+    layers (BatchNormalization, activation, pooling, depthwise convolution,
+    ...), so that the gate sits after all of them and pruned channels reach
+    the next layers as exact zeros. Producers whose channels are added,
+    multiplied, ... together (one *space*) share one gate layer.
     """
     all_calls = graph_lib.calls(fmodel)
     consumers = {}
     for call in all_calls:
         for t in call.inputs:
             consumers.setdefault(id(t), []).append(call)
+    spaces = _channel_spaces(all_calls)
+    producers = [c for c in all_calls if c.kind == handlers.PRODUCER]
+    skipped = {spaces.find(id(c.outputs[0])) for c in producers
+               if c.layer.name in skip}
     outputs = {id(t) for t in fmodel.outputs}
     points = {}
-    for call in all_calls:
-        if call.kind != handlers.PRODUCER or call.layer.name in skip:
+    for call in producers:
+        space = spaces.find(id(call.outputs[0]))
+        if space in skipped:
             continue
         t = call.outputs[0]
         while id(t) not in outputs:
@@ -35,42 +72,40 @@ def _gate_points(fmodel, skip):
                 break
             t = users[0].outputs[0]
         if id(t) not in outputs and consumers.get(id(t)):
-            points[id(t)] = call.layer
+            points[id(t)] = (space, call.layer)
     return points
 
 
 def _insert_gates(fmodel, points, score_gain):
-    clones = {}
+    gates = {}
 
     def call_fn(call, args, kwargs):
-        layer = call.layer
-        if id(layer) not in clones:
-            clones[id(layer)] = layer.__class__.from_config(layer.get_config())
-        outputs = clones[id(layer)](*args, **kwargs)
+        outputs = call.layer(*args, **kwargs)
         if id(call.outputs[0]) in points:
-            producer = points[id(call.outputs[0])]
-            outputs = ChannelGate(score_gain=score_gain,
-                                  name=f"{producer.name}_gate")(outputs)
+            space, producer = points[id(call.outputs[0])]
+            if space not in gates:
+                gates[space] = ChannelGate(score_gain=score_gain,
+                                           name=f"{producer.name}_gate")
+            outputs = gates[space](outputs)
         return outputs
 
-    gated = graph_lib.replay(fmodel, call_fn, name=f"{fmodel.name}_gated")
-    for call in graph_lib.calls(fmodel):
-        if call.first_call and call.layer.weights:
-            clones[id(call.layer)].set_weights(call.layer.get_weights())
-    return gated
+    return graph_lib.replay(fmodel, call_fn, name=f"{fmodel.name}_gated")
 
 
 def gate(model, skip=(), score_gain=1.0):
     """Returns a copy of `model` with a `ChannelGate` on every prunable group.
 
-    Each `Conv1D`/`Conv2D`/`Conv3D`/`Dense` layer whose output channels can
-    be removed gets a gate after its BatchNormalization / activation /
-    pooling chain. Layers whose channels feed a model output (such as the
-    classifier) are left alone. Weights are copied; `model` is unchanged.
+    Each `Conv*`/`SeparableConv*`/`Dense` layer whose output channels can be
+    removed gets a gate after its BatchNormalization / activation / pooling
+    chain. Layers whose channels are merged (`Add`, `Multiply`, ...) share
+    one gate, so they are pruned together. Layers whose channels feed a
+    model output (such as the classifier) are left alone. Nested functional
+    models are inlined. Weights are copied; `model` is unchanged.
 
     Args:
         model: a functional or Sequential `keras.Model` with a defined input.
-        skip: names of layers whose output channels must not be pruned.
+        skip: names of layers whose output channels must not be pruned (with
+            every layer merged with them).
         score_gain: passed to every `ChannelGate` (see there).
 
     Returns:
@@ -91,7 +126,7 @@ def gate(model, skip=(), score_gain=1.0):
     if isinstance(skip, str) or not all(isinstance(s, str) for s in skip):
         raise TypeError(
             f"`skip` must be a list of layer names. Received: skip={skip!r}")
-    fmodel = graph_lib.as_functional(model)
+    fmodel = graph_lib.inline_copy(graph_lib.as_functional(model))
     names = {layer.name for layer in fmodel.layers}
     unknown = sorted(set(skip) - names)
     if unknown:
@@ -123,6 +158,8 @@ def gate(model, skip=(), score_gain=1.0):
                     "channels, or describe the layer with "
                     "tfprune.register_rule()."
                 )
+            if set(producers) <= excluded:
+                continue
             excluded.update(producers)
             where = "a model output" if layer is None else f"'{layer.name}'"
             warnings.warn(

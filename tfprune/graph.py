@@ -37,12 +37,8 @@ class Call:
 
     @property
     def kind(self):
-        rule = self.rule
         in_shape = self.inputs[0].shape if self.inputs else None
-        if rule.kind != handlers.OPAQUE and not rule.applies(
-                self.layer, in_shape):
-            return handlers.OPAQUE
-        return rule.kind
+        return self.rule.kind_of(self.layer, in_shape)
 
 
 @dataclasses.dataclass
@@ -142,6 +138,62 @@ def replay(model, call_fn, name=None):
         name=name or model.name)
 
 
+def is_functional(layer):
+    return isinstance(layer, keras.Model) and hasattr(layer, "_nodes_by_depth")
+
+
+def inline_copy(model):
+    """A flat copy of a functional model: nested functional models inlined.
+
+    Every layer is re-created from its config with its weights copied, so
+    the copy shares nothing with `model`. Layer names are kept; a name that
+    repeats (an inner model's layer named like an outer one) gets its
+    model's name as a prefix.
+    """
+    clones, used = {}, set()
+
+    def clone(layer, prefix):
+        if id(layer) not in clones:
+            config = layer.get_config()
+            name = config["name"]
+            if name in used:
+                name = f"{prefix}_{name}" if prefix else name
+                base, n = name, 1
+                while name in used:
+                    name, n = f"{base}_{n}", n + 1
+            config["name"] = name
+            used.add(name)
+            clones[id(layer)] = (layer, layer.__class__.from_config(config))
+        return clones[id(layer)][1]
+
+    def run(inner, args, prefix):
+        flat = keras.tree.flatten(args)
+        tensors = {id(x): y for x, y in zip(inner.inputs, flat)}
+        for call in calls(inner):
+            call_args, call_kwargs = call.node.arguments.fill_in(tensors)
+            outputs = call_fn(call, call_args, call_kwargs, inner.name)
+            for old, new in zip(call.outputs, keras.tree.flatten(outputs)):
+                tensors[id(old)] = new
+        outputs = [tensors[id(x)] for x in inner.outputs]
+        return keras.tree.pack_sequence_as(inner._outputs_struct, outputs)
+
+    def call_fn(call, args, kwargs, prefix=None):
+        if is_functional(call.layer):
+            if kwargs:
+                raise GraphError(
+                    f"Nested model '{call.layer.name}' is called with extra "
+                    f"arguments {sorted(kwargs)}; tfprune can only inline "
+                    "nested models called on their inputs alone.")
+            return run(call.layer, args, call.layer.name)
+        return clone(call.layer, prefix)(*args, **kwargs)
+
+    copy = replay(model, call_fn)
+    for original, new in clones.values():
+        if original.weights:
+            new.set_weights(original.get_weights())
+    return copy
+
+
 class ChannelGraph:
     """Prunable channel groups of a (gated) functional model.
 
@@ -221,6 +273,16 @@ class ChannelGraph:
                         s, zeroed=(kind == handlers.GATE)
                         or (s.zeroed and keep_zero))
                     for s in first]]
+            elif kind == handlers.EXPAND:
+                keep_zero = call.rule.zero_preserving(call.layer)
+                factor = call.rule.expansion(call.layer)
+                outs = [[dataclasses.replace(
+                    s, multiplier=s.multiplier * factor,
+                    zeroed=s.zeroed and keep_zero) for s in first]]
+            elif kind == handlers.MERGE:
+                outs = [self._merge(call, ins)]
+            elif kind == handlers.CONCAT:
+                outs = [[s for segments in ins for s in segments]]
             elif kind == handlers.FLATTEN:
                 positions = 1
                 for d in call.inputs[0].shape[1:-1]:
@@ -239,6 +301,25 @@ class ChannelGraph:
         for t in self.model.outputs:
             self._problem(self.segments[id(t)], None,
                           "its channels are a model output")
+
+    def _merge(self, call, ins):
+        """Segments after an element-wise merge (broadcast inputs ignored)."""
+        channels = call.outputs[0].shape[-1]
+        shared = [segs for segs, t in zip(ins, call.inputs)
+                  if t.shape[-1] == channels]
+        layout = [(s.group, s.size, s.multiplier) for s in shared[0]]
+        if any([(s.group, s.size, s.multiplier) for s in segs] != layout
+               for segs in shared[1:]):
+            for segments in shared:
+                self._problem(segments, call.layer, (
+                    "its inputs' channels are not pruned together (one input "
+                    "comes from a model input or a layer whose channels are "
+                    "kept)"))
+            return [Segment(None, channels)]
+        combine = all if call.rule.zero_if == "all" else any
+        return [dataclasses.replace(
+            s, zeroed=combine(segs[i].zeroed for segs in shared))
+            for i, s in enumerate(shared[0])]
 
     def input_width(self, call):
         """The call's input channels as `(group, count, multiplier)` triples."""

@@ -8,7 +8,12 @@ Every layer in a model is read through a `LayerRule`:
 - `CHANNELWISE` layers (`BatchNormalization`, activations, pooling, padding,
   `Dropout`, ...) compute channel `c` of the output from channel `c` of the
   input only, so pruning passes through them.
+- `EXPAND` (`DepthwiseConv2D` with `depth_multiplier=m > 1`) turns channel
+  `c` into channels `c*m ... c*m + m-1`.
 - `FLATTEN` turns `(..., C)` into `(S * C)` features, keeping channel order.
+- `MERGE` (`Add`, `Subtract`, `Multiply`, `Maximum`, `Minimum`, `Average`)
+  combines inputs channel by channel: their channels are pruned together.
+- `CONCAT` (`Concatenate` on the channel axis) puts inputs side by side.
 - `GATE` is tfprune's own `ChannelGate`.
 - `OPAQUE` layers are not understood: they may only see unpruned channels.
 
@@ -25,7 +30,10 @@ from tfprune.gates import ChannelGate
 
 PRODUCER = "producer"
 CHANNELWISE = "channelwise"
+EXPAND = "expand"
 FLATTEN = "flatten"
+MERGE = "merge"
+CONCAT = "concat"
 GATE = "gate"
 OPAQUE = "opaque"
 
@@ -54,6 +62,12 @@ class LayerRule:
     def applies(self, layer, in_shape):
         """Whether the rule's kind holds for this instance (else opaque)."""
         return True
+
+    def kind_of(self, layer, in_shape):
+        """The kind of this layer instance: `self.kind`, or `OPAQUE`."""
+        if self.kind != OPAQUE and not self.applies(layer, in_shape):
+            return OPAQUE
+        return self.kind
 
     def why_not(self, layer):
         """Why pruned channels may not enter this layer (for error messages)."""
@@ -228,6 +242,150 @@ class RescalingRule(ChannelwiseRule):
         return "only scalar scale and offset are supported"
 
 
+
+class DepthwiseRule(ChannelwiseRule):
+    """`DepthwiseConv1D/2D`: channel c of the output (per multiplier) from c."""
+
+    def __init__(self):
+        super().__init__(zero_preserving=lambda layer: not layer.use_bias)
+
+    def kind_of(self, layer, in_shape):
+        if not _channels_last(layer):
+            return OPAQUE
+        return EXPAND if layer.depth_multiplier > 1 else CHANNELWISE
+
+    def expansion(self, layer):
+        return layer.depth_multiplier
+
+    def _kernel_size(self, layer):
+        return int(np.prod(layer.kernel.shape[:-2]))
+
+    def params(self, layer, c_in, c_out, in_shape):
+        per_channel = layer.depth_multiplier * (
+            self._kernel_size(layer) + int(layer.use_bias))
+        return polynomial.as_terms(polynomial.scale(c_in, per_channel))
+
+    def macs(self, layer, c_in, c_out, in_shape, output_shape):
+        positions = int(np.prod(output_shape[1:-1]))
+        factor = self._kernel_size(layer) * layer.depth_multiplier * positions
+        return polynomial.as_terms(polynomial.scale(c_in, factor))
+
+    def rebuild(self, layer, in_kept, out_kept, in_shape):
+        weights = layer.get_weights()
+        kernel = weights[0][..., in_kept, :]
+        rest = [w[out_kept] for w in weights[1:]]  # bias: C * multiplier
+        return layer.get_config(), [kernel] + rest
+
+
+class SeparableRule(ProducerRule):
+    """`SeparableConv1D/2D`: depthwise over the inputs, then a 1x1 producer."""
+
+    def __init__(self):
+        super().__init__("filters")
+
+    def applies(self, layer, in_shape):
+        return _channels_last(layer)
+
+    def params(self, layer, c_in, c_out, in_shape):
+        k = int(np.prod(layer.depthwise_kernel.shape[:-2]))
+        m = layer.depth_multiplier
+        terms = polynomial.as_terms(polynomial.scale(c_in, k * m))
+        for key, coef in polynomial.times(
+                c_in, polynomial.scale(c_out, m)).items():
+            terms[key] = terms.get(key, 0.0) + coef
+        if layer.use_bias:
+            for key, coef in polynomial.as_terms(c_out).items():
+                terms[key] = terms.get(key, 0.0) + coef
+        return terms
+
+    def macs(self, layer, c_in, c_out, in_shape, output_shape):
+        k = int(np.prod(layer.depthwise_kernel.shape[:-2]))
+        m = layer.depth_multiplier
+        positions = int(np.prod(output_shape[1:-1]))
+        terms = polynomial.as_terms(polynomial.scale(c_in, k * m * positions))
+        for key, coef in polynomial.times(
+                c_in, polynomial.scale(c_out, m * positions)).items():
+            terms[key] = terms.get(key, 0.0) + coef
+        return terms
+
+    def rebuild(self, layer, in_kept, out_kept, in_shape):
+        config = layer.get_config()
+        config["filters"] = len(out_kept)
+        depthwise, pointwise, *rest = layer.get_weights()
+        m = layer.depth_multiplier
+        rows = expand_kept(in_kept, m)
+        return config, [depthwise[..., in_kept, :],
+                        pointwise[..., rows, :][..., out_kept]] + [
+            w[out_kept] for w in rest]
+
+
+class MergeRule(LayerRule):
+    """Element-wise merges: all (non-broadcast) inputs share channels."""
+
+    kind = MERGE
+
+    def __init__(self, zero_if="all"):
+        self.zero_if = zero_if  # output is zero if all / any inputs are zero
+
+    def params(self, layer, c_in, c_out, in_shape):
+        return {}
+
+
+class ConcatenateRule(LayerRule):
+    kind = CONCAT
+
+    def applies(self, layer, in_shape):
+        return layer.axis == -1 or layer.axis == len(in_shape) - 1
+
+    def why_not(self, layer):
+        return (f"only concatenation on the channel axis is supported "
+                f"(layer has axis={layer.axis})")
+
+    def zero_preserving(self, layer):
+        return True
+
+    def params(self, layer, c_in, c_out, in_shape):
+        return {}
+
+
+class ReshapeRule(ChannelwiseRule):
+    """`Reshape` that keeps the last (channel) axis, e.g. (C,) -> (1, 1, C)."""
+
+    def applies(self, layer, in_shape):
+        return tuple(layer.target_shape)[-1] == in_shape[-1]
+
+    def why_not(self, layer):
+        return "this Reshape changes the channel axis"
+
+    def rebuild(self, layer, in_kept, out_kept, in_shape):
+        config = layer.get_config()
+        config["target_shape"] = (*tuple(layer.target_shape)[:-1],
+                                  len(out_kept))
+        return config, []
+
+
+class NormalizationRule(ChannelwiseRule):
+    """`Normalization` on the last axis: per-channel mean and variance."""
+
+    def __init__(self):
+        super().__init__(zero_preserving=False)
+
+    def applies(self, layer, in_shape):
+        return tuple(layer.axis) in ((-1,), (len(in_shape) - 1,))
+
+    def why_not(self, layer):
+        return f"only axis=-1 is supported (layer has axis={layer.axis})"
+
+    def rebuild(self, layer, in_kept, out_kept, in_shape):
+        config = layer.get_config()
+        for key in ("mean", "variance"):
+            if config.get(key) is not None:
+                value = np.broadcast_to(np.asarray(config[key]),
+                                        (in_shape[-1],))
+                config[key] = value[in_kept].tolist()
+        return config, super().rebuild(layer, in_kept, out_kept, in_shape)[1]
+
+
 _RULES = {}
 
 
@@ -268,6 +426,16 @@ L = keras.layers
 for _cls in (L.Conv1D, L.Conv2D, L.Conv3D):
     register_rule(_cls, ProducerRule("filters"))
 register_rule(L.Dense, ProducerRule("units"))
+for _cls in (L.DepthwiseConv1D, L.DepthwiseConv2D):
+    register_rule(_cls, DepthwiseRule())
+for _cls in (L.SeparableConv1D, L.SeparableConv2D):
+    register_rule(_cls, SeparableRule())
+for _cls in (L.Add, L.Subtract, L.Maximum, L.Minimum, L.Average):
+    register_rule(_cls, MergeRule(zero_if="all"))
+register_rule(L.Multiply, MergeRule(zero_if="any"))
+register_rule(L.Concatenate, ConcatenateRule())
+register_rule(L.Reshape, ReshapeRule())
+register_rule(L.Normalization, NormalizationRule())
 register_rule(L.BatchNormalization, BatchNormalizationRule())
 register_rule(L.ReLU, ChannelwiseRule(_relu_zero_preserving))
 register_rule(L.Activation, ChannelwiseRule(_activation_zero_preserving))
@@ -290,6 +458,12 @@ for _cls in (
 ):
     register_rule(_cls, ChannelwiseRule(zero_preserving=True))
 del L, _cls
+
+
+def expand_kept(kept, multiplier):
+    """Indices kept when channel c becomes channels c*m ... c*m + m - 1."""
+    kept = np.asarray(kept)
+    return (kept[:, None] * multiplier + np.arange(multiplier)).reshape(-1)
 
 
 def flatten_kept(kept, input_shape):

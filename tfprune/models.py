@@ -108,3 +108,162 @@ def small_cnn(input_shape=(8, 8, 1), num_classes=10, widths=(32, 64),
         x = layers.Dense(dense_units, activation="relu", name="fc")(x)
     outputs = layers.Dense(num_classes, name="classifier")(x)
     return keras.Model(inputs, outputs, name=name)
+
+
+def _conv_bn(x, filters, kernel, strides=1, name=None, activation="relu"):
+    x = layers.Conv2D(filters, kernel, strides=strides, padding="same",
+                      use_bias=False, name=f"{name}_conv")(x)
+    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    if activation:
+        x = layers.Activation(activation, name=f"{name}_{activation}")(x)
+    return x
+
+
+def resnet_cifar(depth=20, num_classes=10, width=1.0,
+                 input_shape=(32, 32, 3), name=None):
+    """ResNet-20/32/44/56/110 for CIFAR (He et al. 2016, section 4.2).
+
+    Three stages of `(depth - 2) / 6` basic blocks with 16, 32 and 64
+    channels (times `width`), projection (1x1 conv) shortcuts where the
+    shape changes, global average pooling and one dense classifier. The
+    residual `Add`s couple every block's output channels in a stage, so
+    `tfprune.gate` gives each stage's trunk one shared gate.
+
+    Args:
+        depth: 6n + 2 (20, 32, 44, 56, 110).
+        num_classes: number of output classes.
+        width: channel width multiplier.
+        input_shape: raw pixels 0-255.
+        name: model name (default `resnet{depth}_cifar`).
+
+    Example:
+
+    >>> tfprune.models.resnet_cifar(56).count_params()
+    861770
+    """
+    if not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
+        raise ValueError(
+            "`depth` must be 6n + 2 (20, 32, 44, 56, 110). "
+            f"Received: depth={depth!r}")
+    _check_width(width)
+    blocks = (depth - 2) // 6
+    inputs = keras.Input(input_shape, name="image")
+    x = pixel_normalization(CIFAR10_MEAN, CIFAR10_STD)(inputs)
+    x = _conv_bn(x, _scaled(16, width), 3, name="stem")
+    for stage, channels in enumerate((16, 32, 64), start=1):
+        channels = _scaled(channels, width)
+        for block in range(1, blocks + 1):
+            prefix = f"stage{stage}_block{block}"
+            strides = 2 if stage > 1 and block == 1 else 1
+            shortcut = x
+            if strides != 1 or x.shape[-1] != channels:
+                shortcut = _conv_bn(x, channels, 1, strides,
+                                    name=f"{prefix}_proj", activation=None)
+            y = _conv_bn(x, channels, 3, strides, name=f"{prefix}_1")
+            y = _conv_bn(y, channels, 3, name=f"{prefix}_2", activation=None)
+            x = layers.Add(name=f"{prefix}_add")([shortcut, y])
+            x = layers.ReLU(name=f"{prefix}_out")(x)
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    outputs = layers.Dense(num_classes, name="classifier")(x)
+    return keras.Model(inputs, outputs, name=name or f"resnet{depth}_cifar")
+
+
+def mobilenet_v2_cifar(num_classes=10, width=1.0, input_shape=(32, 32, 3),
+                       name="mobilenet_v2_cifar"):
+    """A MobileNetV2-style network for small images.
+
+    Inverted residual blocks (1x1 expansion, 3x3 depthwise, 1x1 linear
+    projection, residual `Add` where shapes match) with ReLU6, a
+    squeeze-and-excitation `Multiply` in the last stage, and a 1x1 head.
+
+    Args:
+        num_classes: number of output classes.
+        width: channel width multiplier.
+        input_shape: raw pixels 0-255.
+        name: model name.
+
+    Example:
+
+    >>> tfprune.models.mobilenet_v2_cifar(width=0.5).output_shape
+    (None, 10)
+    """
+    _check_width(width)
+    # (expansion, channels, blocks, first stride)
+    plan = ((1, 16, 1, 1), (6, 24, 2, 1), (6, 32, 2, 2), (6, 64, 2, 2),
+            (6, 96, 1, 1))
+    inputs = keras.Input(input_shape, name="image")
+    x = pixel_normalization(CIFAR10_MEAN, CIFAR10_STD)(inputs)
+    x = _conv_bn(x, _scaled(32, width), 3, name="stem", activation="relu6")
+    for s, (expansion, channels, blocks, stride) in enumerate(plan, 1):
+        channels = _scaled(channels, width)
+        for b in range(1, blocks + 1):
+            prefix = f"s{s}b{b}"
+            strides = stride if b == 1 else 1
+            y = x
+            if expansion != 1:
+                y = _conv_bn(y, x.shape[-1] * expansion, 1,
+                             name=f"{prefix}_expand", activation="relu6")
+            y = layers.DepthwiseConv2D(3, strides=strides, padding="same",
+                                       use_bias=False,
+                                       name=f"{prefix}_dw")(y)
+            y = layers.BatchNormalization(name=f"{prefix}_dw_bn")(y)
+            y = layers.Activation("relu6", name=f"{prefix}_dw_relu6")(y)
+            if s == len(plan):  # squeeze-and-excitation
+                se = layers.GlobalAveragePooling2D(name=f"{prefix}_se_pool")(y)
+                se = layers.Dense(max(1, y.shape[-1] // 4), activation="relu",
+                                  name=f"{prefix}_se_reduce")(se)
+                se = layers.Dense(y.shape[-1], activation="sigmoid",
+                                  name=f"{prefix}_se_expand")(se)
+                se = layers.Reshape((1, 1, y.shape[-1]),
+                                    name=f"{prefix}_se_reshape")(se)
+                y = layers.Multiply(name=f"{prefix}_se_scale")([y, se])
+            y = _conv_bn(y, channels, 1, name=f"{prefix}_project",
+                         activation=None)
+            if strides == 1 and x.shape[-1] == channels:
+                y = layers.Add(name=f"{prefix}_add")([x, y])
+            x = y
+    x = _conv_bn(x, _scaled(320, width), 1, name="head", activation="relu6")
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    outputs = layers.Dense(num_classes, name="classifier")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def conv1d_kws(input_shape=(49, 10), num_classes=12, widths=(32, 48, 64),
+               name="conv1d_kws"):
+    """A small 1-D conv net for sensor or keyword-spotting features.
+
+    Input: `(time steps, features)`, e.g. 49 frames x 10 MFCCs or 128
+    accelerometer samples x 3 axes. Conv1D-BN-ReLU blocks with a
+    separable convolution, a concatenation of two receptive fields,
+    global pooling and a dense classifier.
+
+    Args:
+        input_shape: `(time, features)`.
+        num_classes: number of output classes.
+        widths: channels of the three stages.
+        name: model name.
+
+    Example:
+
+    >>> tfprune.models.conv1d_kws().output_shape
+    (None, 12)
+    """
+    inputs = keras.Input(input_shape, name="features")
+    x = layers.Conv1D(widths[0], 3, padding="same", use_bias=False,
+                      name="conv1")(inputs)
+    x = layers.BatchNormalization(name="bn1")(x)
+    x = layers.ReLU(name="relu1")(x)
+    short = layers.Conv1D(widths[1] // 2, 3, padding="same",
+                          activation="relu", name="branch_short")(x)
+    long = layers.Conv1D(widths[1] // 2, 7, padding="same",
+                         activation="relu", name="branch_long")(x)
+    x = layers.Concatenate(name="concat")([short, long])
+    x = layers.MaxPooling1D(2, name="pool1")(x)
+    x = layers.SeparableConv1D(widths[2], 3, padding="same", use_bias=False,
+                               name="sep")(x)
+    x = layers.BatchNormalization(name="bn_sep")(x)
+    x = layers.ReLU(name="relu_sep")(x)
+    x = layers.GlobalAveragePooling1D(name="pool")(x)
+    x = layers.Dropout(0.1, name="dropout")(x)
+    outputs = layers.Dense(num_classes, name="classifier")(x)
+    return keras.Model(inputs, outputs, name=name)

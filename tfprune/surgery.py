@@ -28,6 +28,19 @@ def _kept_channels(graph):
                    else np.arange(call.outputs[0].shape[-1])]
         elif kind in (handlers.CHANNELWISE, handlers.GATE):
             out = [kept_in]
+        elif kind == handlers.EXPAND:
+            out = [handlers.expand_kept(kept_in,
+                                        call.rule.expansion(call.layer))]
+        elif kind == handlers.MERGE:
+            channels = call.outputs[0].shape[-1]
+            out = [next(kept[id(t)] for t in call.inputs
+                        if t.shape[-1] == channels)]
+        elif kind == handlers.CONCAT:
+            parts, offset = [], 0
+            for t in call.inputs:
+                parts.append(kept[id(t)] + offset)
+                offset += t.shape[-1]
+            out = [np.concatenate(parts)]
         elif kind == handlers.FLATTEN:
             out = [handlers.flatten_kept(kept_in, call.inputs[0].shape)]
         else:
