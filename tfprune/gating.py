@@ -77,10 +77,12 @@ def _gate_points(fmodel, skip):
 
 
 def _insert_gates(fmodel, points, score_gain):
-    gates = {}
+    """The gated model, and `{id(gated model tensor): id(fmodel tensor)}`."""
+    gates, origin = {}, {}
 
     def call_fn(call, args, kwargs):
         outputs = call.layer(*args, **kwargs)
+        origin[id(outputs)] = id(call.outputs[0])
         if id(call.outputs[0]) in points:
             space, producer = points[id(call.outputs[0])]
             if space not in gates:
@@ -89,7 +91,8 @@ def _insert_gates(fmodel, points, score_gain):
             outputs = gates[space](outputs)
         return outputs
 
-    return graph_lib.replay(fmodel, call_fn, name=f"{fmodel.name}_gated")
+    gated = graph_lib.replay(fmodel, call_fn, name=f"{fmodel.name}_gated")
+    return gated, origin
 
 
 def gate(model, skip=(), score_gain=1.0):
@@ -134,6 +137,7 @@ def gate(model, skip=(), score_gain=1.0):
             f"`skip` names layers that are not in model '{fmodel.name}': "
             f"{unknown}.")
     skip = set(skip)
+    extra = {}  # gate calls added where a gated space meets a consumer
     while True:
         points = _gate_points(fmodel, skip)
         if not points:
@@ -143,26 +147,45 @@ def gate(model, skip=(), score_gain=1.0):
                 "feeding a model output are kept)."
                 + (f" Skipped layers: {sorted(skip)}." if skip else "")
             )
-        gated = _insert_gates(fmodel, points, score_gain)
+        spaces = {producer.name: space for space, producer in points.values()}
+        points.update({t: v for t, v in extra.items()
+                       if v[1].name in spaces})
+        gated, origin = _insert_gates(fmodel, points, score_gain)
         graph = graph_lib.ChannelGraph(gated)
         if not graph.problems:
             return gated
-        excluded = set()
-        for group_index, layer, reason in graph.problems:
-            producers = [p.name for p in graph.groups[group_index].producers]
+        excluded, fixed = set(), False
+        for problem in graph.problems:
+            group = graph.groups[problem.group]
+            producers = [p.name for p in group.producers]
+            layer = problem.layer
             if layer is not None and not handlers.is_known(layer):
                 raise graph_lib.GraphError(
                     f"Layer '{layer.name}' ({type(layer).__name__}) receives "
-                    f"prunable channels from {producers}, but {reason}. Pass "
-                    f"skip={producers} to tfprune.gate() to keep those "
-                    "channels, or describe the layer with "
-                    "tfprune.register_rule()."
+                    f"prunable channels from {producers}, but "
+                    f"{problem.reason}. Pass skip={producers} to "
+                    "tfprune.gate() to keep those channels, or describe the "
+                    "layer with tfprune.register_rule()."
                 )
+            source = origin.get(id(problem.tensor))
+            if source is not None and source not in extra and \
+                    source not in points:
+                # e.g. a BatchNormalization after a residual Add: gate its
+                # output too, with the same gate layer.
+                extra[source] = points_of(points, producers[0])
+                fixed = True
+                continue
             if set(producers) <= excluded:
                 continue
             excluded.update(producers)
             where = "a model output" if layer is None else f"'{layer.name}'"
             warnings.warn(
                 f"tfprune.gate: not pruning {producers}: their channels reach "
-                f"{where}, and {reason}.", stacklevel=2)
-        skip |= excluded
+                f"{where}, and {problem.reason}.", stacklevel=2)
+        if not fixed:
+            skip |= excluded
+
+
+def points_of(points, producer_name):
+    """The `(space, producer)` entry of a producer in `points`."""
+    return next(v for v in points.values() if v[1].name == producer_name)

@@ -10,6 +10,7 @@ This is the only module that touches Keras's functional-graph internals.
 """
 
 import dataclasses
+import typing
 
 import keras
 
@@ -49,6 +50,19 @@ class Segment:
     size: int
     multiplier: int = 1  # > 1 after Flatten: the channels repeat per position
     zeroed: bool = False  # masked channels are exactly zero here
+
+
+class Problem(typing.NamedTuple):
+    """Channels of `group` reach `layer` (None: a model output) wrongly.
+
+    `tensor`, when set, is the input of `layer` where one more call of the
+    group's gate would make the channels exact zeros again.
+    """
+
+    group: int
+    layer: object
+    reason: str
+    tensor: object = None
 
 
 @dataclasses.dataclass
@@ -179,10 +193,11 @@ def inline_copy(model):
 
     def call_fn(call, args, kwargs, prefix=None):
         if is_functional(call.layer):
-            if kwargs:
+            extra = sorted(k for k, v in kwargs.items() if v is not None)
+            if extra:
                 raise GraphError(
                     f"Nested model '{call.layer.name}' is called with extra "
-                    f"arguments {sorted(kwargs)}; tfprune can only inline "
+                    f"arguments {extra}; tfprune can only inline "
                     "nested models called on their inputs alone.")
             return run(call.layer, args, call.layer.name)
         return clone(call.layer, prefix)(*args, **kwargs)
@@ -202,9 +217,8 @@ class ChannelGraph:
         calls: its layer calls in topological order.
         groups: one `Group` per `ChannelGate` layer.
         segments: `{id(tensor): [Segment, ...]}` for every tensor.
-        problems: `(group index, layer, reason)` for each place where a
-            group's channels reach something that cannot take pruned
-            channels.
+        problems: a `Problem` for each place where a group's channels
+            reach something that cannot take pruned channels.
     """
 
     def __init__(self, model):
@@ -221,6 +235,7 @@ class ChannelGraph:
         gate_group = {}
         producer_of = {
             id(t): call for call in self.calls for t in call.outputs}
+        orphans = []  # gate calls that follow no producer directly
         for call in self.calls:
             if call.kind != handlers.GATE:
                 continue
@@ -233,22 +248,29 @@ class ChannelGraph:
             while source is not None and source.kind == handlers.CHANNELWISE \
                     and len(source.inputs) == 1:
                 source = producer_of.get(id(source.inputs[0]))
-            if source is None or source.kind != handlers.PRODUCER:
+            if source is not None and source.kind == handlers.PRODUCER:
+                self._producer_group[id(source.node)] = group.index
+                group.producers.append(source.layer)
+            else:
+                orphans.append((group, source))
+        for group, source in orphans:
+            # A second call of a gate (e.g. after a BatchNormalization that
+            # follows a residual Add) needs no producer of its own.
+            if not group.producers:
                 found = "the model input" if source is None else (
                     f"layer '{source.layer.name}' "
                     f"({type(source.layer).__name__})")
                 raise GraphError(
-                    f"ChannelGate '{gate.name}' must follow a Conv or Dense "
-                    f"layer (through channel-wise layers only); it follows "
-                    f"{found}. Build gated models with tfprune.gate()."
+                    f"ChannelGate '{group.gate.name}' must follow a Conv or "
+                    f"Dense layer (through channel-wise layers only); it "
+                    f"follows {found}. Build gated models with "
+                    "tfprune.gate()."
                 )
-            self._producer_group[id(source.node)] = group.index
-            group.producers.append(source.layer)
 
-    def _problem(self, segments, layer, reason):
+    def _problem(self, segments, layer, reason, tensor=None):
         for s in segments:
             if s.group is not None:
-                self.problems.append((s.group, layer, reason))
+                self.problems.append(Problem(s.group, layer, reason, tensor))
 
     def _propagate(self):
         for x in self.model.inputs:
@@ -258,12 +280,16 @@ class ChannelGraph:
             first = ins[0] if ins else []
             kind = call.kind
             if kind == handlers.PRODUCER:
+                # A gate right before this layer would fix a lone segment.
+                fixable = call.inputs[0] if len(first) == 1 and \
+                    first[0].multiplier == 1 else None
                 for s in first:
                     if s.group is not None and not s.zeroed:
                         self._problem([s], call.layer, (
                             "its pruned input channels are not zero here: a "
                             "layer between the gate and this one changes "
-                            "zeros (e.g. BatchNormalization or sigmoid)"))
+                            "zeros (e.g. BatchNormalization or sigmoid)"),
+                            tensor=fixable)
                 group = self._producer_group.get(id(call.node))
                 outs = [[Segment(group, call.outputs[0].shape[-1])]]
             elif kind in (handlers.CHANNELWISE, handlers.GATE):
@@ -331,7 +357,7 @@ class ChannelGraph:
     def check(self):
         """Raises `GraphError` if any group's channels cannot be pruned."""
         if self.problems:
-            group, layer, reason = self.problems[0]
+            group, layer, reason, _ = self.problems[0]
             where = "a model output" if layer is None else (
                 f"layer '{layer.name}' ({type(layer).__name__})")
             raise GraphError(
