@@ -22,6 +22,7 @@ setup(
         "tflite-micro>=0.dev20250101",
         "absl-py>=2.1,<3",
     ],
+    entry_points={"console_scripts": ["tfprune=tfprune.__main__:run"]},
     extras_require={
         "data": ["tensorflow-datasets>=4.9.9,<5", "importlib_resources>=6"],
         "recipes": ["scikit-learn>=1.5,<2", "matplotlib>=3.8,<4"],

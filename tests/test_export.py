@@ -1,0 +1,179 @@
+"""export(): verified MCU and Android deliverables, written atomically."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+from keras import layers
+
+import tfprune
+from conftest import REPO
+from tfprune import deploy as export_lib
+from tfprune.convert import tflm_arena_bytes
+
+
+@pytest.fixture(scope="module")
+def trained():
+    from sklearn.datasets import load_digits
+
+    keras.utils.set_random_seed(0)
+    digits = load_digits()
+    x = digits.images[..., None].astype("float32")
+    y = digits.target
+    gated = tfprune.gate(tfprune.models.small_cnn(widths=(16, 32),
+                                                  dense_units=32))
+    gated.compile(keras.optimizers.SGD(0.05, momentum=0.9),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    gated.fit(x[:1500], y[:1500], epochs=6, batch_size=64, verbose=0,
+              callbacks=[tfprune.TargetRatio(0.6)])
+    return tfprune.shrink(gated), x, y
+
+
+@pytest.fixture(scope="module")
+def mcu_export(trained, tmp_path_factory):
+    model, x, y = trained
+    out = tmp_path_factory.mktemp("mcu") / "firmware"
+    report = tfprune.export(model, str(out), target="mcu",
+                            representative=x[:100],
+                            labels=[str(d) for d in range(10)],
+                            evaluation=(x[1500:1600], y[1500:1600]))
+    return out, report
+
+
+def test_mcu_files_and_report(mcu_export):
+    out, report = mcu_export
+    assert sorted(os.listdir(out)) == [
+        "deploy_report.json", "labels.txt", "model.tflite", "model_data.cc",
+        "model_data.h", "op_resolver.h"]
+    assert json.load(open(out / "deploy_report.json")) == report
+    assert report["tflite_bytes"] == os.path.getsize(out / "model.tflite")
+    assert report["arena_bytes"] >= report["arena_bytes_measured"] * 1.1
+    assert report["accuracy_float"] > 0.8
+    assert abs(report["accuracy_int8_litert"] - report["accuracy_float"]) < .05
+    assert abs(report["accuracy_int8_tflm"] - report["accuracy_int8_litert"]) \
+        < 0.05
+    assert report["input"]["dtype"] == "int8"
+
+
+def test_c_array_compiles_and_holds_the_model(mcu_export, tmp_path):
+    out, _ = mcu_export
+    subprocess.run(["g++", "-std=c++17", "-Wall", "-Werror", "-c",
+                    str(out / "model_data.cc"), "-o",
+                    str(tmp_path / "model_data.o")], check=True)
+    source = (out / "model_data.cc").read_text()
+    assert "alignas(16)" in source
+    assert export_lib.parse_c_array(source) == (out / "model.tflite").read_bytes()
+
+
+def test_resolver_registers_exactly_the_model_ops(mcu_export):
+    out, report = mcu_export
+    header = (out / "op_resolver.h").read_text()
+    assert f"constexpr int kNumOps = {len(report['ops'])};" in header
+    assert f"kTensorArenaSize = {report['arena_bytes']};" in header
+    registered = [line.split("// ")[1] for line in header.splitlines()
+                  if "resolver.Add" in line]
+    assert registered == report["ops"]
+    assert "resolver.AddConv2D();" in header
+    assert "resolver.AddFullyConnected();" in header
+
+
+def test_tflm_runs_from_the_c_array_with_the_reported_arena(mcu_export):
+    from tflite_micro.python.tflite_micro import runtime
+
+    out, report = mcu_export
+    model_bytes = export_lib.parse_c_array((out / "model_data.cc").read_text())
+    for arena in (report["arena_bytes"], report["arena_bytes_measured"]):
+        interpreter = runtime.Interpreter.from_bytes(model_bytes,
+                                                     arena_size=arena)
+        interpreter.set_input(np.zeros((1, 8, 8, 1), np.int8), 0)
+        interpreter.invoke()
+        assert interpreter.get_output(0).shape == (1, 10)
+    with pytest.raises(RuntimeError, match="allocate"):
+        runtime.Interpreter.from_bytes(
+            model_bytes, arena_size=report["arena_bytes_measured"] - 16)
+
+
+def test_mobile_export_without_tflite_support(trained, tmp_path):
+    model, x, _ = trained
+    with pytest.warns(UserWarning, match="labels.txt is written"):
+        report = tfprune.export(model, str(tmp_path / "app"),
+                                target="mobile", representative=x[:50],
+                                labels=[f"digit {d}" for d in range(10)])
+    assert sorted(os.listdir(tmp_path / "app")) == [
+        "deploy_report.json", "labels.txt", "model.tflite"]
+    assert report["metadata"] is False
+    assert (tmp_path / "app" / "labels.txt").read_text().splitlines()[3] == \
+        "digit 3"
+
+
+def test_failed_export_leaves_nothing(trained, tmp_path, monkeypatch):
+    model, x, _ = trained
+    out = tmp_path / "fw"
+    out.mkdir()
+    (out / "model.tflite").write_bytes(b"previous model")
+
+    def broken(_):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(export_lib.convert, "tflm_arena_bytes", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        tfprune.export(model, str(out), target="mcu", representative=x[:20])
+    assert os.listdir(out) == ["model.tflite"]
+    assert (out / "model.tflite").read_bytes() == b"previous model"
+    assert os.listdir(tmp_path) == ["fw"]  # no staging folder left
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        tfprune.export(model, str(tmp_path / "new"), target="mcu",
+                       representative=x[:20])
+    assert not (tmp_path / "new").exists()
+
+
+def test_operators_tflm_lacks_are_rejected(tmp_path):
+    inputs = keras.Input((4, 4, 2))
+    x = layers.Conv2D(4, 3, padding="same")(inputs)
+    x = layers.UpSampling2D()(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, layers.Dense(2)(x))
+    data = np.random.default_rng(0).normal(size=(20, 4, 4, 2)).astype("f4")
+    with pytest.raises(tfprune.ExportError, match="TILE"):
+        tfprune.export(model, str(tmp_path / "fw"), target="mcu",
+                       representative=data)
+    assert not (tmp_path / "fw").exists()
+
+
+def test_bad_arguments(trained, tmp_path):
+    model, x, _ = trained
+    with pytest.raises(ValueError, match="Received: target='watch'"):
+        tfprune.export(model, str(tmp_path), target="watch",
+                       representative=x[:5])
+    with pytest.raises(ValueError, match="10 outputs but 3 labels"):
+        tfprune.export(model, str(tmp_path), representative=x[:5],
+                       labels=["a", "b", "c"])
+    with pytest.raises(ValueError, match="`representative` data is needed"):
+        tfprune.export(model, str(tmp_path))
+    with pytest.raises(ValueError, match=r"shape \(8, 8, 3\)"):
+        tfprune.export(model, str(tmp_path),
+                       representative=np.zeros((4, 8, 8, 3), "float32"))
+
+
+def test_command_line(trained, tmp_path):
+    model, x, y = trained
+    model.save(tmp_path / "m.keras")
+    np.save(tmp_path / "calib.npy", x[:50])
+    np.savez(tmp_path / "val.npz", x=x[1500:1550], y=y[1500:1550])
+    result = subprocess.run(
+        [sys.executable, "-m", "tfprune", "export",
+         f"--model={tmp_path / 'm.keras'}", f"--out_dir={tmp_path / 'fw'}",
+         "--target=mcu", f"--representative={tmp_path / 'calib.npy'}",
+         f"--evaluation={tmp_path / 'val.npz'}"],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Exported to" in result.stdout
+    report = json.load(open(tmp_path / "fw" / "deploy_report.json"))
+    assert report["evaluation_examples"] == 50

@@ -1,0 +1,59 @@
+"""Command line: `python -m tfprune export ...` (also the `tfprune` script).
+
+    python -m tfprune export --model=runs/vgg/model.keras --out_dir=fw \\
+        --target=mcu --representative=calib.npy [--labels=labels.txt] \\
+        [--evaluation=val.npz]
+
+`--representative` is a `.npy` array of raw inputs (first axis: examples);
+`--evaluation` a `.npz` with arrays `x` and `y`.
+"""
+
+import sys
+
+from absl import app, flags
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("model", None, "A .keras model (e.g. from a recipe).")
+flags.DEFINE_string("out_dir", None, "Folder for the deployable files.")
+flags.DEFINE_enum("target", "mcu", ["mcu", "mobile"], "Device family.")
+flags.DEFINE_string("representative", None,
+                    ".npy of calibration inputs (first axis: examples).")
+flags.DEFINE_string("labels", None, "Text file, one class name per line.")
+flags.DEFINE_string("evaluation", None, ".npz with arrays x and y.")
+flags.DEFINE_integer("num_samples", 200, "Calibration examples to use.")
+
+COMMANDS = ("export",)
+
+
+def _main(argv):
+    if len(argv) != 2 or argv[1] not in COMMANDS:
+        raise app.UsageError(
+            f"Expected one command, one of {COMMANDS}. Received: {argv[1:]}")
+    for name in ("model", "out_dir", "representative"):
+        if not getattr(FLAGS, name):
+            raise app.UsageError(f"--{name} is required.")
+    import keras
+    import numpy as np
+
+    import tfprune  # noqa: F401  (registers ChannelGate for loading)
+    from tfprune.deploy import export
+
+    model = keras.models.load_model(FLAGS.model, compile=False)
+    representative = np.load(FLAGS.representative)
+    evaluation = None
+    if FLAGS.evaluation:
+        with np.load(FLAGS.evaluation) as arrays:
+            evaluation = (arrays["x"], arrays["y"])
+    report = export(model, FLAGS.out_dir, target=FLAGS.target,
+                    representative=representative, labels=FLAGS.labels,
+                    evaluation=evaluation, num_samples=FLAGS.num_samples)
+    summary = {k: v for k, v in report.items() if k not in ("input", "output")}
+    print(f"Exported to {FLAGS.out_dir}: {summary}")
+
+
+def run():
+    app.run(_main, argv=sys.argv)
+
+
+if __name__ == "__main__":
+    run()
