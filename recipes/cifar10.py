@@ -1,4 +1,6 @@
-"""Prune VGG-16-BN on CIFAR-10 to a target ratio, shrink, export int8 TFLite.
+"""Prune a CNN on CIFAR-10 to a target ratio, shrink, export int8 TFLite.
+
+Models: VGG-16-BN (the paper's), ResNet-20/56, a MobileNetV2-style net.
 
     python recipes/cifar10.py --model=vgg16 --width=0.25 --target=0.94 \
         --epochs=15 --data_dir=../shared/datasets/cifar10 --out_dir=runs/vgg
@@ -18,7 +20,22 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # before TensorFlow
 from absl import app, flags  # noqa: E402
 
 FLAGS = flags.FLAGS
-flags.DEFINE_enum("model", "vgg16", ["vgg16"], "Architecture.")
+MODELS = {
+    "vgg16": lambda width: tfprune_models().vgg16_cifar(width=width),
+    "resnet20": lambda width: tfprune_models().resnet_cifar(20, width=width),
+    "resnet56": lambda width: tfprune_models().resnet_cifar(56, width=width),
+    "mobilenet_v2": lambda width: tfprune_models().mobilenet_v2_cifar(
+        width=width),
+}
+
+
+def tfprune_models():
+    import tfprune
+
+    return tfprune.models
+
+
+flags.DEFINE_enum("model", "vgg16", sorted(MODELS), "Architecture.")
 flags.DEFINE_float("width", 1.0, "Channel width multiplier.")
 flags.DEFINE_float("target", 0.94, "Fraction of --metric to remove (0: none).")
 flags.DEFINE_enum("metric", "params", ["params", "macs", "channels"],
@@ -42,7 +59,6 @@ def main(argv):
     del argv
     import keras
 
-    import tfprune
     from tfprune import data
     from tfprune.pipeline import train_prune_export
 
@@ -54,7 +70,7 @@ def main(argv):
                                    augment=data.augment_cifar,
                                    seed=FLAGS.seed)
     val = data.eval_pipeline(val.cache(), 256)
-    model = tfprune.models.vgg16_cifar(num_classes=10, width=FLAGS.width)
+    model = MODELS[FLAGS.model](FLAGS.width)
     report = train_prune_export(
         model, train, val, FLAGS.out_dir, target=FLAGS.target,
         metric=FLAGS.metric, epochs=FLAGS.epochs,
