@@ -12,7 +12,6 @@ cifar10 there (downloading it if needed). The validation split is the last
 Paper scale (GPU): --width=1 --epochs=160 --batch_size=128.
 """
 
-import json
 import os
 
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # before TensorFlow
@@ -60,7 +59,7 @@ def main(argv):
     import keras
 
     from tfprune import data
-    from tfprune.pipeline import train_prune_export
+    from tfprune.pipeline import print_summary, train_prune_export
 
     keras.utils.set_random_seed(FLAGS.seed)
     train, val = data.cifar10_splits(FLAGS.data_dir, FLAGS.val_size)
@@ -75,13 +74,10 @@ def main(argv):
         model, train, val, FLAGS.out_dir, target=FLAGS.target,
         metric=FLAGS.metric, epochs=FLAGS.epochs,
         learning_rate=FLAGS.learning_rate, tflm_samples=FLAGS.tflm_samples)
-    summary = {k: report[k] for k in (
+    print_summary(report, (
         "before", "after", "removed", "val_accuracy_float",
-        "val_accuracy_int8_litert", "val_accuracy_int8_tflm",
-        "tflite_bytes", "layer_widths", "seconds")}
-    print(json.dumps(summary, indent=2))
-    print(f"Wrote model.keras, model_int8.tflite, report.json to "
-          f"{FLAGS.out_dir}")
+        "val_accuracy_int8_litert", "val_accuracy_int8_tflm", "tflite_bytes",
+        "tflm_arena_bytes", "layer_widths", "seconds"), FLAGS.out_dir)
 
 
 if __name__ == "__main__":

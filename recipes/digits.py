@@ -6,7 +6,6 @@
 Writes model.keras, model_int8.tflite and report.json into --out_dir.
 """
 
-import json
 import os
 
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # before TensorFlow
@@ -33,7 +32,7 @@ def main(argv):
     from sklearn.datasets import load_digits
 
     import tfprune
-    from tfprune.pipeline import train_prune_export
+    from tfprune.pipeline import print_summary, train_prune_export
 
     keras.utils.set_random_seed(FLAGS.seed)
     digits = load_digits()
@@ -51,12 +50,10 @@ def main(argv):
         model, train, val, FLAGS.out_dir, target=FLAGS.target,
         metric=FLAGS.metric, epochs=FLAGS.epochs,
         learning_rate=FLAGS.learning_rate, verbose=2)
-    summary = {k: report[k] for k in (
+    print_summary(report, (
         "removed", "val_accuracy_float", "val_accuracy_int8_litert",
-        "val_accuracy_int8_tflm", "tflite_bytes", "layer_widths")}
-    print(json.dumps(summary, indent=2))
-    print(f"Wrote model.keras, model_int8.tflite, report.json to "
-          f"{FLAGS.out_dir}")
+        "val_accuracy_int8_tflm", "tflite_bytes", "layer_widths"),
+        FLAGS.out_dir)
 
 
 if __name__ == "__main__":

@@ -45,3 +45,24 @@ def max_abs_diff(a, b, x):
     return float(np.max(np.abs(
         keras.ops.convert_to_numpy(a(x, training=False))
         - keras.ops.convert_to_numpy(b(x, training=False)))))
+
+
+def train_digits(ratio, epochs, seed=0):
+    """A small CNN trained with TargetRatio on scikit-learn's digits, shrunk.
+
+    Returns `(small model, x, y)` with all 1,797 examples (the first 1,500
+    were used for training).
+    """
+    from sklearn.datasets import load_digits
+
+    keras.utils.set_random_seed(seed)
+    digits = load_digits()
+    x = digits.images[..., None].astype("float32")
+    y = digits.target
+    gated = tfprune.gate(tfprune.models.small_cnn(widths=(16, 32),
+                                                  dense_units=32))
+    gated.compile(keras.optimizers.SGD(0.05, momentum=0.9),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    gated.fit(x[:1500], y[:1500], epochs=epochs, batch_size=64, verbose=0,
+              callbacks=[tfprune.TargetRatio(ratio)])
+    return tfprune.shrink(gated), x, y

@@ -1,30 +1,19 @@
 """int8 TFLite: conversion, LiteRT and TFLite Micro, accuracy next to float."""
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import tfprune
+from conftest import train_digits
 from tfprune.convert import run_tflite
 
 
 @pytest.fixture(scope="module")
 def digits_model():
     """A small CNN trained on scikit-learn's digits, pruned and shrunk."""
-    from sklearn.datasets import load_digits
-
-    keras.utils.set_random_seed(0)
-    digits = load_digits()
-    x = digits.images[..., None].astype("float32")
-    y = digits.target
-    gated = tfprune.gate(tfprune.models.small_cnn(widths=(16, 32),
-                                                  dense_units=32))
-    gated.compile(keras.optimizers.SGD(0.05, momentum=0.9),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    gated.fit(x[:1500], y[:1500], epochs=8, batch_size=64, verbose=0,
-              callbacks=[tfprune.TargetRatio(0.5)])
-    return tfprune.shrink(gated), x[1500:], y[1500:]
+    small, x, y = train_digits(0.5, epochs=8)
+    return small, x[1500:], y[1500:]
 
 
 def test_int8_model_runs_in_litert_and_tflm(digits_model):

@@ -2,7 +2,6 @@
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 
@@ -12,26 +11,13 @@ import pytest
 from keras import layers
 
 import tfprune
-from conftest import REPO
+from conftest import REPO, train_digits
 from tfprune import deploy as export_lib
-from tfprune.convert import tflm_arena_bytes
 
 
 @pytest.fixture(scope="module")
 def trained():
-    from sklearn.datasets import load_digits
-
-    keras.utils.set_random_seed(0)
-    digits = load_digits()
-    x = digits.images[..., None].astype("float32")
-    y = digits.target
-    gated = tfprune.gate(tfprune.models.small_cnn(widths=(16, 32),
-                                                  dense_units=32))
-    gated.compile(keras.optimizers.SGD(0.05, momentum=0.9),
-                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    gated.fit(x[:1500], y[:1500], epochs=6, batch_size=64, verbose=0,
-              callbacks=[tfprune.TargetRatio(0.6)])
-    return tfprune.shrink(gated), x, y
+    return train_digits(0.6, epochs=6)
 
 
 @pytest.fixture(scope="module")

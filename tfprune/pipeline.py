@@ -162,3 +162,9 @@ def _json(value):
     if isinstance(value, np.generic):
         return value.item()
     raise TypeError(f"Not JSON serializable: {type(value).__name__}")
+
+
+def print_summary(report, keys, out_dir):
+    """Prints the chosen report entries and where the files went."""
+    print(json.dumps({k: report[k] for k in keys}, indent=2, default=_json))
+    print(f"Wrote model.keras, model_int8.tflite, report.json to {out_dir}")
