@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # CPU-scale accuracy at a budget: VGG-16-BN x WIDTH on CIFAR-10 (validation =
-# last 5,000 training images), pruned to TARGET of the parameters in one run,
-# against the unpruned model trained for the same number of epochs.
+# last 5,000 training images), trained for EPOCHS epochs each:
+#   1. tfprune: pruned to TARGET of the parameters during one run;
+#   2. the unpruned model;
+#   3. a uniformly thinner VGG-16-BN with at most the pruned model's
+#      parameters, trained from scratch.
 #   bash benchmarks/vgg16_cifar10.sh [DATA_DIR] [WIDTH] [EPOCHS] [TARGET]
-# Paper scale (GPU): WIDTH=1 EPOCHS=160.
+# Paper scale (GPU): WIDTH=1 EPOCHS=160. Runs whose report exists are kept.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${1:-../shared/datasets/cifar10}
@@ -12,29 +15,46 @@ EPOCHS=${3:-15}
 TARGET=${4:-0.94}
 OUT=benchmarks/results/vgg16_w${WIDTH}_e${EPOCHS}
 mkdir -p "$OUT"
-for t in "$TARGET" 0; do
-  python recipes/cifar10.py --model=vgg16 --width="$WIDTH" --epochs="$EPOCHS" \
-    --target="$t" --metric=params --data_dir="$DATA" --out_dir="runs/vgg16_t$t" \
-    --tflm_samples=500 2>&1 | grep -v -E "^(W|I)[0-9]{4}|cuda|cpu_feature|rebuild TensorFlow" \
-    > "$OUT/target_$t.log"
-  cp "runs/vgg16_t$t/report.json" "$OUT/report_target_$t.json"
-done
-python - "$OUT" "$TARGET" <<'PY'
+
+run() {  # name, width, target
+  if [ ! -f "$OUT/report_$1.json" ]; then
+    python recipes/cifar10.py --model=vgg16 --width="$2" --epochs="$EPOCHS" \
+      --target="$3" --metric=params --data_dir="$DATA" --out_dir="runs/vgg16_$1" \
+      --tflm_samples=500 2>&1 | grep -v -E "^(W|I)[0-9]{4}|cuda|cpu_feature|rebuild TensorFlow" \
+      > "$OUT/$1.log"
+    cp "runs/vgg16_$1/report.json" "$OUT/report_$1.json"
+  fi
+}
+
+run "target_$TARGET" "$WIDTH" "$TARGET"
+run "target_0" "$WIDTH" 0
+THIN=$(python - "$OUT/report_target_$TARGET.json" <<'PY'
 import json, sys
-out, target = sys.argv[1], sys.argv[2]
-rows = []
-for t in (target, "0"):
-    r = json.load(open(f"{out}/report_target_{t}.json"))
-    rows.append((t, r["after"]["params"], r["removed"]["params"],
-                 r["removed"]["macs"], r["val_accuracy_float"],
-                 r["val_accuracy_int8_litert"], r["val_accuracy_int8_tflm"],
-                 r["tflite_bytes"]))
-lines = ["| target | params | params removed | MACs removed | val acc float | "
-         "val acc int8 (LiteRT) | int8 (TFLM, 500) | .tflite bytes |",
+import tfprune
+budget = json.load(open(sys.argv[1]))["after"]["params"]
+widths = [w / 1000 for w in range(10, 1001)]
+print(max(w for w in widths
+          if tfprune.models.vgg16_cifar(width=w).count_params() <= budget))
+PY
+)
+run "uniform" "$THIN" 0
+
+python - "$OUT" "$TARGET" "$THIN" <<'PY'
+import json, sys
+out, target, thin = sys.argv[1], sys.argv[2], sys.argv[3]
+names = {f"target_{target}": f"tfprune, −{float(target):.0%} params",
+         "target_0": "unpruned",
+         "uniform": f"uniform width ×{thin} from scratch"}
+lines = ["| model | params | MACs | val acc float | val acc int8 (LiteRT) | "
+         "int8 (TFLM, 500) | .tflite bytes | TFLM arena bytes |",
          "|---|---|---|---|---|---|---|---|"]
-for t, p, rp, rm, f, q, m, b in rows:
-    lines.append(f"| {t} | {p:,} | {rp:.2%} | {rm:.2%} | {f:.4f} | {q:.4f} | "
-                 f"{m:.4f} | {b:,} |")
+for key, label in names.items():
+    r = json.load(open(f"{out}/report_{key}.json"))
+    lines.append(
+        f"| {label} | {r['after']['params']:,} | {r['after']['macs']:,} | "
+        f"{r['val_accuracy_float']:.4f} | {r['val_accuracy_int8_litert']:.4f} | "
+        f"{r['val_accuracy_int8_tflm']:.4f} | {r['tflite_bytes']:,} | "
+        f"{r.get('tflm_arena_bytes', 'n/a'):,} |")
 open(f"{out}/summary.md", "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))
 PY
