@@ -28,13 +28,16 @@ run() {  # name, width, target
 
 run "target_$TARGET" "$WIDTH" "$TARGET"
 run "target_0" "$WIDTH" 0
-THIN=$(python - "$OUT/report_target_$TARGET.json" <<'PY'
+THIN=$(python - "$OUT/report_target_$TARGET.json" 2>/dev/null <<'PY'
 import json, sys
 import tfprune
 budget = json.load(open(sys.argv[1]))["after"]["params"]
-widths = [w / 1000 for w in range(10, 1001)]
-print(max(w for w in widths
-          if tfprune.models.vgg16_cifar(width=w).count_params() <= budget))
+low, high = 10, 1000  # width in thousandths; bisect for the widest that fits
+while high - low > 1:
+    mid = (low + high) // 2
+    fits = tfprune.models.vgg16_cifar(width=mid / 1000).count_params() <= budget
+    low, high = (mid, high) if fits else (low, mid)
+print(low / 1000)
 PY
 )
 run "uniform" "$THIN" 0

@@ -1,6 +1,6 @@
 """Reading a functional Keras model: layer calls, and which channels are prunable.
 
-`analyze(model)` walks the model in topological order and gives every
+`ChannelGraph(model)` walks the model in topological order and gives every
 tensor a list of channel *segments*: runs of channels that belong to one
 prunable group (the channels behind one `ChannelGate`) or to no group.
 From the segments, `cost.py` writes parameters and MACs as functions of the
