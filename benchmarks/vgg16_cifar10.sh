@@ -21,7 +21,7 @@ run() {  # name, width, target
     python recipes/cifar10.py --model=vgg16 --width="$2" --epochs="$EPOCHS" \
       --target="$3" --metric=params --data_dir="$DATA" --out_dir="runs/vgg16_$1" \
       --tflm_samples=500 2>&1 | grep -v -E "^(W|I)[0-9]{4}|cuda|cpu_feature|rebuild TensorFlow" \
-      > "$OUT/$1.log"
+      | python benchmarks/clean_log.py > "$OUT/$1.log"
     cp "runs/vgg16_$1/report.json" "$OUT/report_$1.json"
   fi
 }
