@@ -60,109 +60,135 @@ def solve(importance, cost, budget, round_to=1, min_channels=1,
 
     >>> masks = solve([np.ones(8), np.ones(16)], poly, budget=0.5 * poly([8, 16]))
     """
-    importance = [np.asarray(v, dtype=float).reshape(-1) for v in importance]
-    sizes = np.array([v.size for v in importance], dtype=int)
-    floors = np.minimum(sizes, -(-max(min_channels, round_to) // round_to)
-                        * round_to)
-    orders = [np.argsort(v, kind="stable") for v in importance]
-    units = [_units(o, v, n, f, round_to)
-             for o, v, n, f in zip(orders, importance, sizes, floors)]
-    # Channels are ranked by importance per unit of their cost in the
-    # unpruned model. (Ranking by the cost at the current widths feeds back
-    # on itself: a layer next to a narrow one looks cheap, stays wide, and
-    # makes its neighbour look expensive, which ends in 1-channel
-    # bottlenecks.)
-    static_cost = np.maximum(cost.decrease(sizes, np.ones(len(sizes))),
-                             1e-12)
-
-    def widths(removed_units):
-        return np.array([
-            n - u[0][:r].sum() for n, u, r in zip(sizes, units, removed_units)
-        ])
-
-    def remove(removed, exclude=()):
-        """Removes the least valuable units until the cost fits the budget."""
-        removed = removed.copy()
-        current = cost(widths(removed))
-        while current > budget:
-            w = widths(removed)
-            steps = np.array([u[0][r] if r < len(u[0]) else 0
-                              for u, r in zip(units, removed)])
-            per_channel = cost.decrease(w, np.minimum(steps, 1))
-            candidates = []  # (key, tie-break, group, approximate saving)
-            for g, (unit_sizes, unit_scores) in enumerate(units):
-                if per_channel[g] <= 0 or g in exclude:
-                    continue
-                best = 0.0
-                left = sizes[g] - unit_sizes[:removed[g]].sum()
-                for r in range(removed[g], len(unit_sizes)):
-                    # Diminishing returns: the narrower a layer already is,
-                    # the more each of its remaining channels is worth.
-                    key = (unit_scores[r] * sizes[g] / left) / (
-                        static_cost[g] * unit_sizes[r])
-                    left -= unit_sizes[r]
-                    best = max(best, key)
-                    candidates.append((best, r / len(unit_sizes), g,
-                                       per_channel[g] * unit_sizes[r]))
-            if not candidates:
-                return None, current
-            candidates.sort(key=lambda c: c[:2])
-            excess, taken = current - budget, 0.0
-            for _, _, g, saving in candidates:
-                if taken > 0 and taken + saving > excess / 2:
-                    break
-                removed[g] += 1
-                taken += saving
-            current = cost(widths(removed))
-        return fill(removed, current)
-
-    def fill(removed, current):
-        """Adds back the most valuable removed units that still fit."""
-        while True:
-            best = None
-            for g, (unit_sizes, unit_scores) in enumerate(units):
-                if removed[g] == 0:
-                    continue
-                trial = removed.copy()
-                trial[g] -= 1
-                new_cost = cost(widths(trial))
-                if new_cost <= budget:
-                    value = unit_scores[removed[g] - 1] / max(
-                        new_cost - current, 1e-12)
-                    if best is None or value > best[0]:
-                        best = (value, g, new_cost)
-            if best is None:
-                return removed, current
-            removed = removed.copy()
-            removed[best[1]] -= 1
-            current = best[2]
-
-    removed, current = remove(np.zeros(len(sizes), dtype=int))
+    search = _Search(importance, cost, budget, round_to, min_channels)
+    removed, current = search.remove(search.nothing_removed())
     if removed is None:
-        full = cost(sizes)
+        full = cost(search.sizes)
         raise BudgetError(
             f"Cannot bring the cost down to {budget:.6g}: with "
             f"min_channels={min_channels} and round_to={round_to} in "
             f"every group the cost stays at {current:.6g} (of {full:.6g},"
             f" so at most {1 - current / full:.2%} can be removed)."
         )
-    # Exactness: trading one unit of a group for cheaper units elsewhere
-    # can bring the cost closer to the budget than one unit's granularity.
-    improved = exact
-    while improved:
-        improved = False
-        for g in range(len(sizes)):
-            if removed[g] == 0:
-                continue
-            trial = removed.copy()
-            trial[g] -= 1
-            trial, trial_cost = remove(trial, exclude={g})
-            if trial is not None and current < trial_cost <= budget:
-                removed, current, improved = trial, trial_cost, True
+    if exact:
+        removed = search.refine(removed, current)
+    return search.masks(removed)
 
-    masks = []
-    for order, n, w in zip(orders, sizes, widths(removed)):
-        mask = np.zeros(n, dtype=bool)
-        mask[order[n - w:]] = True
-        masks.append(mask)
-    return masks
+
+class _Search:
+    """The greedy search behind `solve`, over removal units per group.
+
+    A group's units are its channels in increasing importance, `round_to`
+    at a time; `removed[g]` counts the units taken from group g.
+    """
+
+    def __init__(self, importance, cost, budget, round_to, min_channels):
+        importance = [np.asarray(v, dtype=float).reshape(-1)
+                      for v in importance]
+        self.cost, self.budget = cost, budget
+        self.sizes = np.array([v.size for v in importance], dtype=int)
+        floors = np.minimum(
+            self.sizes, -(-max(min_channels, round_to) // round_to) * round_to)
+        self.orders = [np.argsort(v, kind="stable") for v in importance]
+        self.units = [_units(o, v, n, f, round_to) for o, v, n, f in
+                      zip(self.orders, importance, self.sizes, floors)]
+        # Channels are ranked by importance per unit of their cost in the
+        # unpruned model. (Ranking by the cost at the current widths feeds
+        # back on itself: a layer next to a narrow one looks cheap, stays
+        # wide, and makes its neighbour look expensive, which ends in
+        # 1-channel bottlenecks.)
+        self.static_cost = np.maximum(
+            cost.decrease(self.sizes, np.ones(len(self.sizes))), 1e-12)
+
+    def nothing_removed(self):
+        return np.zeros(len(self.sizes), dtype=int)
+
+    def widths(self, removed):
+        return np.array([n - u[0][:r].sum() for n, u, r in
+                         zip(self.sizes, self.units, removed)])
+
+    def _candidates(self, removed, exclude):
+        """`(key, tie-break, group, approximate saving)` of removable units."""
+        w = self.widths(removed)
+        steps = np.array([u[0][r] if r < len(u[0]) else 0
+                          for u, r in zip(self.units, removed)])
+        per_channel = self.cost.decrease(w, np.minimum(steps, 1))
+        candidates = []
+        for g, (unit_sizes, unit_scores) in enumerate(self.units):
+            if per_channel[g] <= 0 or g in exclude:
+                continue
+            best, left = 0.0, w[g]
+            for r in range(removed[g], len(unit_sizes)):
+                # Diminishing returns: the narrower a layer already is, the
+                # more each of its remaining channels is worth.
+                key = (unit_scores[r] * self.sizes[g] / left) / (
+                    self.static_cost[g] * unit_sizes[r])
+                left -= unit_sizes[r]
+                best = max(best, key)  # units leave a group in order
+                candidates.append((best, r / len(unit_sizes), g,
+                                   per_channel[g] * unit_sizes[r]))
+        return sorted(candidates, key=lambda c: c[:2])
+
+    def remove(self, removed, exclude=()):
+        """Removes the least valuable units until the cost fits the budget.
+
+        Returns `(removed, cost)`, or `(None, cost)` when it cannot.
+        """
+        removed = removed.copy()
+        current = self.cost(self.widths(removed))
+        while current > self.budget:
+            candidates = self._candidates(removed, exclude)
+            if not candidates:
+                return None, current
+            # Take up to half the excess at once, then re-measure.
+            excess, taken = current - self.budget, 0.0
+            for _, _, g, saving in candidates:
+                if taken > 0 and taken + saving > excess / 2:
+                    break
+                removed[g] += 1
+                taken += saving
+            current = self.cost(self.widths(removed))
+        return self.fill(removed, current)
+
+    def fill(self, removed, current):
+        """Adds back the most valuable removed units that still fit."""
+        while True:
+            best = None
+            for g, (_, unit_scores) in enumerate(self.units):
+                if removed[g] == 0:
+                    continue
+                trial = removed.copy()
+                trial[g] -= 1
+                new_cost = self.cost(self.widths(trial))
+                if new_cost <= self.budget:
+                    value = unit_scores[removed[g] - 1] / max(
+                        new_cost - current, 1e-12)
+                    if best is None or value > best[0]:
+                        best = (value, trial, new_cost)
+            if best is None:
+                return removed, current
+            _, removed, current = best
+
+    def refine(self, removed, current):
+        """Trades one unit of a group for cheaper units elsewhere, while
+        that brings the cost closer to the budget than one unit allows."""
+        improved = True
+        while improved:
+            improved = False
+            for g in range(len(self.sizes)):
+                if removed[g] == 0:
+                    continue
+                trial = removed.copy()
+                trial[g] -= 1
+                trial, trial_cost = self.remove(trial, exclude={g})
+                if trial is not None and current < trial_cost <= self.budget:
+                    removed, current, improved = trial, trial_cost, True
+        return removed
+
+    def masks(self, removed):
+        masks = []
+        for order, n, w in zip(self.orders, self.sizes, self.widths(removed)):
+            mask = np.zeros(n, dtype=bool)
+            mask[order[n - w:]] = True
+            masks.append(mask)
+        return masks
