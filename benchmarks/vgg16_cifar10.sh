@@ -57,7 +57,7 @@ for key, label in names.items():
         f"| {label} | {r['after']['params']:,} | {r['after']['macs']:,} | "
         f"{r['val_accuracy_float']:.4f} | {r['val_accuracy_int8_litert']:.4f} | "
         f"{r['val_accuracy_int8_tflm']:.4f} | {r['tflite_bytes']:,} | "
-        f"{r.get('tflm_arena_bytes', 'n/a'):,} |")
+        f"{format(r['tflm_arena_bytes'], ',') if 'tflm_arena_bytes' in r else 'n/a'} |")
 open(f"{out}/summary.md", "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))
 PY
