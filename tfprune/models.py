@@ -139,7 +139,7 @@ def resnet_cifar(depth=20, num_classes=10, width=1.0,
     Example:
 
     >>> tfprune.models.resnet_cifar(56).count_params()
-    861770
+    860026
     """
     if not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
         raise ValueError(
