@@ -4,7 +4,11 @@
 #   1. tfprune: pruned to TARGET of the parameters during one run;
 #   2. the unpruned model;
 #   3. a uniformly thinner VGG-16-BN with at most the pruned model's
-#      parameters, trained from scratch.
+#      parameters, trained from scratch;
+#   4. L1-norm filter pruning (Li et al. 2017): one-shot at 2/3 of training,
+#      then fine-tuning;
+#   5. BN-scale pruning (Network Slimming's |gamma| ranking, without its
+#      sparsity penalty): one-shot at 2/3 of training, then fine-tuning.
 #   bash benchmarks/vgg16_cifar10.sh [DATA_DIR] [WIDTH] [EPOCHS] [TARGET]
 # Paper scale (GPU): WIDTH=1 EPOCHS=160. Runs whose report exists are kept.
 set -euo pipefail
@@ -16,10 +20,10 @@ TARGET=${4:-0.94}
 OUT=benchmarks/results/vgg16_w${WIDTH}_e${EPOCHS}
 mkdir -p "$OUT"
 
-run() {  # name, width, target
+run() {  # name, width, target, [extra flags]
   if [ ! -f "$OUT/report_$1.json" ]; then
     python recipes/cifar10.py --model=vgg16 --width="$2" --epochs="$EPOCHS" \
-      --target="$3" --metric=params --data_dir="$DATA" --out_dir="runs/vgg16_$1" \
+      --target="$3" ${4:-} --metric=params --data_dir="$DATA" --out_dir="runs/vgg16_$1" \
       --tflm_samples=500 2>&1 | grep -v -E "^(W|I)[0-9]{4}|cuda|cpu_feature|rebuild TensorFlow" \
       | python benchmarks/clean_log.py > "$OUT/$1.log"
     cp "runs/vgg16_$1/report.json" "$OUT/report_$1.json"
@@ -41,13 +45,17 @@ print(low / 1000)
 PY
 )
 run "uniform" "$THIN" 0
+run "l1_oneshot" "$WIDTH" "$TARGET" "--importance=l1 --warmup=0.6667 --ramp=0"
+run "bn_oneshot" "$WIDTH" "$TARGET" "--importance=bn --warmup=0.6667 --ramp=0"
 
 python - "$OUT" "$TARGET" "$THIN" <<'PY'
 import json, sys
 out, target, thin = sys.argv[1], sys.argv[2], sys.argv[3]
 names = {f"target_{target}": f"tfprune, −{float(target):.0%} params",
          "target_0": "unpruned",
-         "uniform": f"uniform width ×{thin} from scratch"}
+         "uniform": f"uniform width ×{thin} from scratch",
+         "l1_oneshot": "L1-norm filters, one-shot at 2/3, fine-tuned",
+         "bn_oneshot": "BN |gamma|, one-shot at 2/3, fine-tuned"}
 lines = ["| model | params | MACs | val acc float | val acc int8 (LiteRT) | "
          "int8 (TFLM, 500) | .tflite bytes | TFLM arena bytes |",
          "|---|---|---|---|---|---|---|---|"]

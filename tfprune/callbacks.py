@@ -5,6 +5,7 @@ from keras.src.utils import io_utils
 
 from tfprune import pruning
 from tfprune.cost import check_metric
+from tfprune.importance import check_criterion
 
 
 def _check_fraction(name, value):
@@ -44,6 +45,11 @@ class TargetRatio(keras.callbacks.Callback):
             about 100 updates over the ramp.
         round_to: kept channel counts are multiples of this. Default 1.
         min_channels: the fewest channels any layer keeps. Default 1.
+        importance: how channels are ranked: `"scores"` (default, the
+            gates' learned scores), `"l1"` (filter L1 norm, Li et al. 2017)
+            or `"bn"` (BatchNorm |gamma|, Network Slimming). With
+            `warmup=2/3, ramp=0` and `"l1"` this is one-shot L1 pruning
+            followed by fine-tuning, for baselines.
         verbose: 1 prints each phase change. Default 0.
 
     Example:
@@ -55,7 +61,8 @@ class TargetRatio(keras.callbacks.Callback):
     """
 
     def __init__(self, ratio, metric="params", warmup=0.1, ramp=0.6,
-                 update_every=None, round_to=1, min_channels=1, verbose=0):
+                 update_every=None, round_to=1, min_channels=1,
+                 importance="scores", verbose=0):
         super().__init__()
         pruning.check_ratio(ratio)
         check_metric(metric)
@@ -70,6 +77,7 @@ class TargetRatio(keras.callbacks.Callback):
             pruning.check_positive_int("update_every", update_every)
         pruning.check_positive_int("round_to", round_to)
         pruning.check_positive_int("min_channels", min_channels)
+        check_criterion(importance)
         self.ratio = float(ratio)
         self.metric = metric
         self.warmup = float(warmup)
@@ -77,6 +85,7 @@ class TargetRatio(keras.callbacks.Callback):
         self.update_every = update_every
         self.round_to = round_to
         self.min_channels = min_channels
+        self.importance = importance
         self.verbose = verbose
 
     def ratio_at(self, progress):
@@ -90,7 +99,8 @@ class TargetRatio(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self._plan = pruning.BudgetPlan(
-            self.model, self.metric, self.round_to, self.min_channels)
+            self.model, self.metric, self.round_to, self.min_channels,
+            self.importance)
         self._epochs = self.params.get("epochs") or 1
         self._steps = self.params.get("steps")
         self._epoch = 0
@@ -168,5 +178,6 @@ class TargetRatio(keras.callbacks.Callback):
             "ratio": self.ratio, "metric": self.metric,
             "warmup": self.warmup, "ramp": self.ramp,
             "update_every": self.update_every, "round_to": self.round_to,
-            "min_channels": self.min_channels, "verbose": self.verbose,
+            "min_channels": self.min_channels,
+            "importance": self.importance, "verbose": self.verbose,
         }

@@ -69,7 +69,8 @@ def layer_widths(gated):
 def train_prune_export(model, train, val, out_dir, target=0.94,
                        metric="params", epochs=30, learning_rate=0.05,
                        weight_decay=5e-4, tflm_samples=200,
-                       calibration_samples=200, verbose="auto"):
+                       calibration_samples=200, verbose="auto",
+                       importance="scores", warmup=0.1, ramp=0.6):
     """Trains `model` with pruning to `target`, then shrinks and exports it.
 
     Args:
@@ -88,6 +89,7 @@ def train_prune_export(model, train, val, out_dir, target=0.94,
             interpreter (slow reference kernels); 0 skips it.
         calibration_samples: examples for int8 calibration.
         verbose: Keras `fit` verbosity.
+        importance, warmup, ramp: passed to `tfprune.TargetRatio`.
 
     Returns:
         The report, a dict (also written to `report.json`).
@@ -115,7 +117,9 @@ def train_prune_export(model, train, val, out_dir, target=0.94,
     callbacks = [keras.callbacks.BackupAndRestore(
         os.path.join(out_dir, "backup"))]
     if pruning:
-        callbacks.append(TargetRatio(target, metric=metric, verbose=1))
+        callbacks.append(TargetRatio(target, metric=metric, warmup=warmup,
+                                     ramp=ramp, importance=importance,
+                                     verbose=1))
     history = net.fit(train, epochs=epochs, validation_data=val,
                       callbacks=callbacks, verbose=verbose)
     small = shrink(net) if pruning else net
@@ -132,6 +136,8 @@ def train_prune_export(model, train, val, out_dir, target=0.94,
         "model": model.name,
         "target": target,
         "metric": metric,
+        "importance": importance,
+        "schedule": {"warmup": warmup, "ramp": ramp},
         "epochs": epochs,
         "before": before,
         "after": after,

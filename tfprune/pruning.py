@@ -3,6 +3,7 @@
 import numpy as np
 
 from tfprune import cost as cost_lib
+from tfprune import importance as importance_lib
 from tfprune import solver
 from tfprune.graph import ChannelGraph, GraphError
 
@@ -22,10 +23,6 @@ def check_positive_int(name, value):
             f"`{name}` must be a positive integer. Received: {name}={value!r}")
 
 
-def _sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-x))
-
-
 class BudgetPlan:
     """The groups and cost model of a gated model, ready to set masks.
 
@@ -36,8 +33,10 @@ class BudgetPlan:
     0.5003...
     """
 
-    def __init__(self, gated, metric="params", round_to=1, min_channels=1):
+    def __init__(self, gated, metric="params", round_to=1, min_channels=1,
+                 importance="scores"):
         cost_lib.check_metric(metric)
+        importance_lib.check_criterion(importance)
         check_positive_int("round_to", round_to)
         check_positive_int("min_channels", min_channels)
         self.graph = ChannelGraph(gated)
@@ -49,24 +48,14 @@ class BudgetPlan:
         self.metric = metric
         self.round_to = round_to
         self.min_channels = min_channels
+        self.criterion = importance
         self.cost = cost_lib.cost_polynomial(self.graph, metric)
         self.sizes = [g.size for g in self.graph.groups]
         self.full_cost = self.cost(self.sizes)
 
     def importance(self):
-        """Per-channel importance from the gates' learned scores.
-
-        Scores are standardized over all channels of the model (so that the
-        scale of the optimizer's steps does not matter and layers stay
-        comparable) and squashed by a sigmoid: importance is in (0, 1), and
-        0.5 for every channel before training.
-        """
-        scores = [g.gate.score.numpy().astype("float64")
-                  for g in self.graph.groups]
-        flat = np.concatenate(scores)
-        spread = flat.std()
-        return [_sigmoid((s - flat.mean()) / spread if spread > 0 else 0 * s)
-                for s in scores]
+        """Per-channel importance by the plan's criterion (see importance.py)."""
+        return importance_lib.channel_importance(self.graph, self.criterion)
 
     def removed_ratio(self):
         """Fraction of the cost that the current masks remove."""
@@ -98,7 +87,8 @@ class BudgetPlan:
                 for g in self.graph.groups}
 
 
-def prune_now(gated, ratio, metric="params", round_to=1, min_channels=1):
+def prune_now(gated, ratio, metric="params", round_to=1, min_channels=1,
+              importance="scores"):
     """Sets the masks of a gated model at once to remove `ratio` of `metric`.
 
     Channels are chosen from the gates' current scores by the global budget
@@ -110,6 +100,8 @@ def prune_now(gated, ratio, metric="params", round_to=1, min_channels=1):
         metric: `"params"`, `"macs"` or `"channels"`.
         round_to: kept channel counts are multiples of this.
         min_channels: the fewest channels any group keeps.
+        importance: how channels are ranked: `"scores"` (the gates' learned
+            scores), `"l1"` (filter L1 norm) or `"bn"` (BatchNorm |gamma|).
 
     Returns:
         The fraction of `metric` actually removed.
@@ -121,4 +113,5 @@ def prune_now(gated, ratio, metric="params", round_to=1, min_channels=1):
     0.500...
     """
     check_ratio(ratio)
-    return BudgetPlan(gated, metric, round_to, min_channels).apply(ratio)
+    return BudgetPlan(gated, metric, round_to, min_channels,
+                      importance).apply(ratio)
