@@ -137,7 +137,7 @@ def gate(model, skip=(), score_gain=1.0):
             f"`skip` names layers that are not in model '{fmodel.name}': "
             f"{unknown}.")
     skip = set(skip)
-    extra = {}  # gate calls added where a gated space meets a consumer
+    extra = {}  # more gate calls: where a gated space meets a consumer
     while True:
         points = _gate_points(fmodel, skip)
         if not points:
@@ -147,45 +147,51 @@ def gate(model, skip=(), score_gain=1.0):
                 "feeding a model output are kept)."
                 + (f" Skipped layers: {sorted(skip)}." if skip else "")
             )
-        spaces = {producer.name: space for space, producer in points.values()}
+        gated_producers = {producer.name for _, producer in points.values()}
         points.update({t: v for t, v in extra.items()
-                       if v[1].name in spaces})
+                       if v[1].name in gated_producers})
         gated, origin = _insert_gates(fmodel, points, score_gain)
         graph = graph_lib.ChannelGraph(gated)
         if not graph.problems:
             return gated
-        excluded, fixed = set(), False
-        for problem in graph.problems:
-            group = graph.groups[problem.group]
-            producers = [p.name for p in group.producers]
-            layer = problem.layer
-            if layer is not None and not handlers.is_known(layer):
-                raise graph_lib.GraphError(
-                    f"Layer '{layer.name}' ({type(layer).__name__}) receives "
-                    f"prunable channels from {producers}, but "
-                    f"{problem.reason}. Pass skip={producers} to "
-                    "tfprune.gate() to keep those channels, or describe the "
-                    "layer with tfprune.register_rule()."
-                )
-            source = origin.get(id(problem.tensor))
-            if source is not None and source not in extra and \
-                    source not in points:
-                # e.g. a BatchNormalization after a residual Add: gate its
-                # output too, with the same gate layer.
-                extra[source] = points_of(points, producers[0])
-                fixed = True
-                continue
-            if set(producers) <= excluded:
-                continue
-            excluded.update(producers)
+        excluded = _resolve(graph, points, origin, extra)
+        if excluded:  # nothing more to fix by gating: give those groups up
+            for producers, message in excluded:
+                warnings.warn(f"tfprune.gate: not pruning {producers}: "
+                              f"{message}.", stacklevel=2)
+                skip.update(producers)
+
+
+def _resolve(graph, points, origin, extra):
+    """Deals with the problems `graph` found in a gated model.
+
+    Adds to `extra` the gate calls that fix a problem (pruned channels made
+    non-zero by e.g. a BatchNormalization after a merge) and returns an
+    empty list if any was added. Otherwise returns `(producers, message)`
+    for each group to leave unpruned. Raises `GraphError` for unknown
+    layers.
+    """
+    excluded, fixed = [], False
+    for problem in graph.problems:
+        producers = [p.name for p in graph.groups[problem.group].producers]
+        layer = problem.layer
+        if layer is not None and not handlers.is_known(layer):
+            raise graph_lib.GraphError(
+                f"Layer '{layer.name}' ({type(layer).__name__}) receives "
+                f"prunable channels from {producers}, but {problem.reason}. "
+                f"Pass skip={producers} to tfprune.gate() to keep those "
+                "channels, or describe the layer with "
+                "tfprune.register_rule()."
+            )
+        source = origin.get(id(problem.tensor))
+        if source is not None and source not in extra \
+                and source not in points:
+            extra[source] = next(v for v in points.values()
+                                 if v[1].name == producers[0])
+            fixed = True
+        elif all(producers != e[0] for e in excluded):
             where = "a model output" if layer is None else f"'{layer.name}'"
-            warnings.warn(
-                f"tfprune.gate: not pruning {producers}: their channels reach "
-                f"{where}, and {problem.reason}.", stacklevel=2)
-        if not fixed:
-            skip |= excluded
-
-
-def points_of(points, producer_name):
-    """The `(space, producer)` entry of a producer in `points`."""
-    return next(v for v in points.values() if v[1].name == producer_name)
+            excluded.append(
+                (producers,
+                 f"their channels reach {where}, and {problem.reason}"))
+    return [] if fixed else excluded
