@@ -163,3 +163,14 @@ def test_command_line(trained, tmp_path):
     assert "Exported to" in result.stdout
     report = json.load(open(tmp_path / "fw" / "deploy_report.json"))
     assert report["evaluation_examples"] == 50
+
+
+def test_command_line_usage_errors(tmp_path):
+    for args, message in ((["frobnicate"], "Expected one command"),
+                          (["export"], "--model is required")):
+        result = subprocess.run(
+            [sys.executable, "-m", "tfprune", *args], cwd=REPO,
+            capture_output=True, text=True, timeout=300,
+            env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+        assert result.returncode != 0
+        assert message in result.stderr + result.stdout
