@@ -55,7 +55,7 @@ names = {f"target_{target}": f"tfprune, −{float(target):.0%} params",
          "target_0": "unpruned",
          "uniform": f"uniform width ×{thin} from scratch",
          "l1_oneshot": "L1-norm filters, one-shot at 2/3, fine-tuned",
-         "bn_oneshot": "BN |gamma|, one-shot at 2/3, fine-tuned"}
+         "bn_oneshot": "BN gamma, one-shot at 2/3, fine-tuned"}
 lines = ["| model | params | MACs | val acc float | val acc int8 (LiteRT) | "
          "int8 (TFLM, 500) | .tflite bytes | TFLM arena bytes |",
          "|---|---|---|---|---|---|---|---|"]
