@@ -28,7 +28,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BudgetError", "ChannelGate", "ChannelwiseRule", "ExportError",
-    "GraphError", "export",
-    "LayerRule", "TargetRatio", "evaluate_tflite", "gate", "measure",
-    "models", "prune_now", "register_rule", "shrink", "to_tflite",
+    "GraphError", "LayerRule", "TargetRatio", "evaluate_tflite", "export",
+    "gate", "measure", "models", "prune_now", "register_rule", "shrink",
+    "to_tflite",
 ]
