@@ -50,10 +50,7 @@ def _gate_points(fmodel, skip):
     multiplied, ... together (one *space*) share one gate layer.
     """
     all_calls = graph_lib.calls(fmodel)
-    consumers = {}
-    for call in all_calls:
-        for t in call.inputs:
-            consumers.setdefault(id(t), []).append(call)
+    consumers = graph_lib.consumers(all_calls)
     spaces = _channel_spaces(all_calls)
     producers = [c for c in all_calls if c.kind == handlers.PRODUCER]
     skipped = {spaces.find(id(c.outputs[0])) for c in producers

@@ -127,6 +127,15 @@ def calls(model):
     return result
 
 
+def consumers(all_calls):
+    """`{id(tensor): [Call, ...]}`: the calls that take each tensor as input."""
+    users = {}
+    for call in all_calls:
+        for t in call.inputs:
+            users.setdefault(id(t), []).append(call)
+    return users
+
+
 def replay(model, call_fn, name=None):
     """Builds a new functional model by calling `call_fn` for every call.
 

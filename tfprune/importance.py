@@ -13,6 +13,7 @@ Every criterion returns one non-negative array per group.
 import keras
 import numpy as np
 
+from tfprune import graph as graph_lib
 from tfprune import handlers
 
 CRITERIA = ("scores", "l1", "bn")
@@ -62,13 +63,8 @@ def filter_l1(graph):
     return result
 
 
-def _batchnorm_after(graph, producer):
-    """The first BatchNormalization in a producer's channel-wise chain."""
-    consumers = {}
-    for call in graph.calls:
-        for t in call.inputs:
-            consumers.setdefault(id(t), []).append(call)
-    call = next(c for c in graph.calls if c.layer is producer)
+def _batchnorm_after(call, consumers):
+    """The first BatchNormalization in a producer call's channel-wise chain."""
     t = call.outputs[0]
     while len(consumers.get(id(t), [])) == 1:
         nxt = consumers[id(t)][0]
@@ -81,12 +77,15 @@ def _batchnorm_after(graph, producer):
 
 
 def batchnorm_gamma(graph):
-    fallback = filter_l1(graph)
+    consumers = graph_lib.consumers(graph.calls)
+    producer_calls = {id(c.layer): c for c in graph.calls
+                      if c.kind == handlers.PRODUCER}
     result = []
-    for group, l1 in zip(graph.groups, fallback):
-        gammas = [_batchnorm_after(graph, p) for p in group.producers]
+    for group, l1 in zip(graph.groups, filter_l1(graph)):
+        norms = [_batchnorm_after(producer_calls[id(p)], consumers)
+                 for p in group.producers]
         gammas = [np.abs(keras.ops.convert_to_numpy(bn.gamma))
-                  for bn in gammas if bn is not None and bn.scale]
+                  for bn in norms if bn is not None and bn.scale]
         result.append(np.sum(gammas, axis=0) + 1e-12 if gammas else l1)
     return result
 
