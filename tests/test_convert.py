@@ -100,6 +100,14 @@ def test_bad_arguments(digits_model):
         tfprune.evaluate_tflite(tflite, (x, y), small, runtime="tpu")
     with pytest.raises(ValueError, match="needs labelled data"):
         tfprune.evaluate_tflite(tflite, x, small)
+    with pytest.raises(ValueError, match="Received: limit=0"):
+        tfprune.evaluate_tflite(tflite, (x, y), small, limit=0)
+    with pytest.raises(ValueError, match="Received: num_threads=0"):
+        tfprune.evaluate_tflite(tflite, (x, y), small, num_threads=0)
+    with pytest.raises(ValueError, match="Received: arena_size=-5"):
+        run_tflite(tflite, x[:1], runtime="tflm", arena_size=-5)
+    with pytest.raises(ValueError, match="Received: granularity=0"):
+        tfprune.convert.tflm_arena_bytes(tflite, granularity=0)
 
 
 def test_tflm_arena_is_the_smallest_that_runs(digits_model):

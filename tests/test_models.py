@@ -33,3 +33,15 @@ def test_bad_width(width):
 def test_bad_depth(depth):
     with pytest.raises(ValueError, match=r"6n \+ 2.*Received: depth="):
         tfprune.models.resnet_cifar(depth)
+
+
+@pytest.mark.parametrize("build, kwargs, message", [
+    (tfprune.models.small_cnn, {"widths": (8, 0)}, "Received: widths="),
+    (tfprune.models.small_cnn, {"widths": ()}, "Received: widths="),
+    (tfprune.models.small_cnn, {"pixel_max": 0}, "Received: pixel_max=0"),
+    (tfprune.models.conv1d_kws, {"widths": (8, 8)}, "3 stages"),
+    (tfprune.models.mobilenet_v2_cifar, {"width": -1}, "Received: width=-1"),
+])
+def test_bad_model_arguments(build, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        build(**kwargs)

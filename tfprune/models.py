@@ -22,6 +22,15 @@ def _check_width(width):
             f"`width` must be a positive number. Received: width={width!r}")
 
 
+def _check_widths(widths):
+    if not widths or not all(
+            isinstance(w, int) and not isinstance(w, bool) and w > 0
+            for w in widths):
+        raise ValueError(
+            "`widths` must be a non-empty sequence of positive integers. "
+            f"Received: widths={widths!r}")
+
+
 def _scaled(channels, width):
     return max(1, int(round(channels * width)))
 
@@ -94,6 +103,12 @@ def small_cnn(input_shape=(8, 8, 1), num_classes=10, widths=(32, 64),
     >>> model.output_shape
     (None, 10)
     """
+    _check_widths(widths)
+    if isinstance(pixel_max, bool) or not isinstance(pixel_max, (int, float)) \
+            or pixel_max <= 0:
+        raise ValueError(
+            "`pixel_max` must be a positive number. "
+            f"Received: pixel_max={pixel_max!r}")
     inputs = keras.Input(input_shape, name="image")
     x = layers.Rescaling(1.0 / pixel_max, name="rescale")(inputs)
     for i, channels in enumerate(widths, start=1):
@@ -248,6 +263,11 @@ def conv1d_kws(input_shape=(49, 10), num_classes=12, widths=(32, 48, 64),
     >>> tfprune.models.conv1d_kws().output_shape
     (None, 12)
     """
+    _check_widths(widths)
+    if len(widths) != 3:
+        raise ValueError(
+            f"`widths` holds the channels of 3 stages. Received: "
+            f"widths={widths!r}")
     inputs = keras.Input(input_shape, name="features")
     x = layers.Conv1D(widths[0], 3, padding="same", use_bias=False,
                       name="conv1")(inputs)
