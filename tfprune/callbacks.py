@@ -6,6 +6,7 @@ from keras.src.utils import io_utils
 from tfprune import pruning
 from tfprune.cost import check_metric
 from tfprune.importance import check_criterion
+from tfprune.validation import check_positive_int
 
 
 def _check_fraction(name, value):
@@ -74,9 +75,9 @@ class TargetRatio(keras.callbacks.Callback):
                 f"holds the final masks). Received: warmup={warmup}, "
                 f"ramp={ramp}")
         if update_every is not None:
-            pruning.check_positive_int("update_every", update_every)
-        pruning.check_positive_int("round_to", round_to)
-        pruning.check_positive_int("min_channels", min_channels)
+            check_positive_int("update_every", update_every)
+        check_positive_int("round_to", round_to)
+        check_positive_int("min_channels", min_channels)
         check_criterion(importance)
         self.ratio = float(ratio)
         self.metric = metric

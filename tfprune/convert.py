@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfprune import data as data_lib
+from tfprune.validation import check_positive_int
 
 TARGETS = ("mcu", "mobile")
 RUNTIMES = ("litert", "tflm")
@@ -48,7 +49,7 @@ def to_tflite(model, representative, target="mcu", num_samples=200):
         raise ValueError(
             f"Unknown target. Expected one of {TARGETS}. "
             f"Received: target={target!r}")
-    _check_positive_int("num_samples", num_samples)
+    check_positive_int("num_samples", num_samples)
     generator = data_lib.representative_dataset(representative, model,
                                                 num_samples)
     spec = model.inputs[0]
@@ -67,14 +68,6 @@ def to_tflite(model, representative, target="mcu", num_samples=200):
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
         return converter.convert()
-
-
-def _check_positive_int(name, value, allow_none=False):
-    if allow_none and value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(
-            f"`{name}` must be a positive integer. Received: {name}={value!r}")
 
 
 class _LiteRT:
@@ -144,8 +137,8 @@ def run_tflite(tflite_bytes, inputs, runtime="litert", num_threads=1,
         raise ValueError(
             f"Unknown runtime. Expected one of {RUNTIMES}. "
             f"Received: runtime={runtime!r}")
-    _check_positive_int("num_threads", num_threads)
-    _check_positive_int("arena_size", arena_size, allow_none=True)
+    check_positive_int("num_threads", num_threads)
+    check_positive_int("arena_size", arena_size, allow_none=True)
     if runtime == "litert":
         interpreter = _LiteRT(tflite_bytes, num_threads)
     else:
@@ -178,7 +171,7 @@ def evaluate_tflite(tflite_bytes, data, model, runtime="litert", limit=None,
     >>> tfprune.evaluate_tflite(tflite_bytes, (x_val, y_val), small)
     0.91...
     """
-    _check_positive_int("limit", limit, allow_none=True)
+    check_positive_int("limit", limit, allow_none=True)
     _, label = data_lib.check_data(data, model, what="evaluation data")
     if label is None:
         raise ValueError(
@@ -229,8 +222,8 @@ def tflm_arena_bytes(tflite_bytes, upper=64 * 1024 * 1024, granularity=16):
     """
     from tflite_micro.python.tflite_micro import runtime
 
-    _check_positive_int("upper", upper)
-    _check_positive_int("granularity", granularity)
+    check_positive_int("upper", upper)
+    check_positive_int("granularity", granularity)
 
     def runs(arena):
         try:

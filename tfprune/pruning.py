@@ -6,6 +6,7 @@ from tfprune import cost as cost_lib
 from tfprune import importance as importance_lib
 from tfprune import solver
 from tfprune.graph import ChannelGraph, GraphError
+from tfprune.validation import check_positive_int
 
 
 def check_ratio(ratio):
@@ -15,12 +16,6 @@ def check_ratio(ratio):
             "`ratio` is the fraction of the cost to remove and must be "
             f"strictly between 0 and 1. Received: ratio={ratio!r}"
         )
-
-
-def check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(
-            f"`{name}` must be a positive integer. Received: {name}={value!r}")
 
 
 class BudgetPlan:
@@ -80,11 +75,6 @@ class BudgetPlan:
     def open_all(self):
         for group in self.graph.groups:
             group.gate.set_mask(np.ones(group.size))
-
-    def widths(self):
-        """`{gate name: (kept, total)}` for every group."""
-        return {g.gate.name: (g.gate.kept_channels(), g.size)
-                for g in self.graph.groups}
 
 
 def prune_now(gated, ratio, metric="params", round_to=1, min_channels=1,
