@@ -26,8 +26,10 @@ setup(
     extras_require={
         "data": ["tensorflow-datasets>=4.9.9,<5", "importlib_resources>=6"],
         "recipes": ["scikit-learn>=1.5,<2"],
+        "bench": ["matplotlib>=3.8,<4"],
         "test": [
             "pytest>=8,<10", "hypothesis>=6.100,<7", "scikit-learn>=1.5,<2",
+            "matplotlib>=3.8,<4",
             "tensorflow-datasets>=4.9.9,<5", "importlib_resources>=6",
         ],
     },

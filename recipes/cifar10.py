@@ -40,14 +40,18 @@ flags.DEFINE_float("target", 0.94, "Fraction of --metric to remove (0: none).")
 flags.DEFINE_enum("metric", "params", ["params", "macs", "channels"],
                   "What the target counts.")
 flags.DEFINE_integer("epochs", 30, "Training epochs.")
-flags.DEFINE_enum("importance", "scores", ["scores", "l1", "bn"],
-                  "Channel ranking: learned gate scores, filter L1 norm, or "
-                  "BatchNorm |gamma|.")
+flags.DEFINE_enum("importance", "scores", ["scores", "l1", "bn", "random"],
+                  "Channel ranking: learned gate scores, filter L1 norm, "
+                  "BatchNorm |gamma|, or fixed random values.")
+flags.DEFINE_string("teacher", None,
+                    "Optional trained .keras model (same input, logits) to "
+                    "distill from while pruning.")
 flags.DEFINE_float("warmup", 0.1, "Fraction of training before pruning.")
 flags.DEFINE_float("ramp", 0.6, "Fraction of training ramping the ratio "
                    "(0: one-shot pruning, then fine-tuning).")
 flags.DEFINE_integer("batch_size", 128, "Batch size.")
-flags.DEFINE_float("learning_rate", 0.02, "Initial SGD learning rate.")
+flags.DEFINE_float("learning_rate", 0.1, "Peak SGD learning rate (linear warm-up "
+                   "over the first epoch, then cosine decay).")
 flags.DEFINE_string("data_dir", None,
                     "TFRecord folder, or tensorflow_datasets data_dir.")
 flags.DEFINE_integer("val_size", 5000, "Training examples held out.")
@@ -76,11 +80,14 @@ def main(argv):
                                    seed=FLAGS.seed)
     val = data.eval_pipeline(val.cache(), 256)
     model = MODELS[FLAGS.model](FLAGS.width)
+    teacher = keras.models.load_model(FLAGS.teacher) if FLAGS.teacher \
+        else None
     report = train_prune_export(
         model, train, val, FLAGS.out_dir, target=FLAGS.target,
         metric=FLAGS.metric, epochs=FLAGS.epochs,
         learning_rate=FLAGS.learning_rate, tflm_samples=FLAGS.tflm_samples,
-        importance=FLAGS.importance, warmup=FLAGS.warmup, ramp=FLAGS.ramp)
+        importance=FLAGS.importance, warmup=FLAGS.warmup, ramp=FLAGS.ramp,
+        prune_options={"seed": FLAGS.seed}, teacher=teacher)
     print_summary(report, (
         "before", "after", "removed", "val_accuracy_float",
         "val_accuracy_int8_litert", "val_accuracy_int8_tflm", "tflite_bytes",

@@ -106,6 +106,87 @@ def test_unknown_number_of_steps():
     assert abs(removed - 0.7) <= 0.01
 
 
+def test_scores_learn_from_training_and_rank_the_channels():
+    model = tfprune.models.small_cnn(widths=(8, 16), dense_units=16)
+    gated = _compiled(tfprune.gate(model))
+    x, y = _data(64, (8, 8, 1))
+    gated.fit(x, y, epochs=3, batch_size=16, verbose=0,
+              callbacks=[tfprune.TargetRatio(0.5, update_every=2)])
+    for name in ("conv1_gate", "conv2_gate", "fc_gate"):
+        gate = gated.get_layer(name)
+        scores, mask = gate.score.numpy(), gate.mask.numpy()
+        assert (scores >= 0).all() and scores.max() > 0
+        if 0 < mask.sum() < gate.channels:
+            # Within a layer the kept channels are the best-scored ones.
+            assert scores[mask == 1].min() >= scores[mask == 0].max()
+
+
+class RecordMasks(keras.callbacks.Callback):
+    def __init__(self, gate_name):
+        super().__init__()
+        self.gate_name, self.masks = gate_name, []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.masks.append(
+            self.model.get_layer(self.gate_name).mask.numpy().copy())
+
+
+def test_hold_updates_keep_rechoosing_channels_at_the_target():
+    model = tfprune.models.small_cnn()
+    gated = _compiled(tfprune.gate(model))
+    recorder = RecordMasks("conv2_gate")
+    x, y = _data(96, (8, 8, 1))
+    gated.fit(x, y, epochs=4, batch_size=16, verbose=0, callbacks=[
+        tfprune.TargetRatio(0.6, warmup=0, ramp=0, update_every=2,
+                            hold_updates=True, cost_aware=False),
+        recorder])
+    changes = sum((a != b).any() for a, b in zip(recorder.masks,
+                                                 recorder.masks[1:]))
+    assert changes >= 1
+    removed = 1 - tfprune.measure(gated)["params"] / model.count_params()
+    assert abs(removed - 0.6) <= 0.005
+
+
+def test_batchnorm_statistics_are_reestimated_after_mask_changes():
+    model = tfprune.models.small_cnn(widths=(8, 16), dense_units=16)
+    gated = _compiled(tfprune.gate(model))
+    x, y = _data(64, (8, 8, 1))
+    one_batch = tf.data.Dataset.from_tensor_slices((x[:32], y[:32])).batch(32)
+    gated.fit(x, y, epochs=2, batch_size=16, verbose=0,
+              validation_data=(x, y), callbacks=[
+                  tfprune.TargetRatio(0.7, warmup=0, ramp=0.5,
+                                      calibration_data=one_batch,
+                                      calibration_steps=3)])
+    # The last masks were set at the start of the hold; the statistics are
+    # those of the calibration batch through the masked network.
+    bn = gated.get_layer("bn2")
+    z = x[:32]
+    for name in ("rescale", "conv1", "bn1", "relu1", "conv1_gate", "conv2"):
+        z = gated.get_layer(name)(z, training=name.startswith("bn"))
+    z = keras.ops.convert_to_numpy(z)
+    np.testing.assert_allclose(bn.moving_mean.numpy(),
+                               z.mean(axis=(0, 1, 2)), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(bn.moving_variance.numpy(),
+                               z.var(axis=(0, 1, 2)), rtol=1e-3, atol=1e-4)
+
+
+def test_target_ratio_prunes_the_student_of_a_distiller():
+    model = tfprune.models.small_cnn()
+    teacher = tfprune.models.small_cnn(name="teacher")
+    gated = tfprune.gate(model)
+    distiller = keras.distillation.Distiller(
+        teacher=teacher, student=gated,
+        distillation_losses=keras.distillation.LogitsDistillation(4.0))
+    distiller.compile(
+        keras.optimizers.SGD(0.01),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x, y = _data(64, (8, 8, 1))
+    distiller.fit(x, y, epochs=2, batch_size=16, verbose=0,
+                  callbacks=[tfprune.TargetRatio(0.5)])
+    removed = 1 - tfprune.measure(gated)["params"] / model.count_params()
+    assert abs(removed - 0.5) <= 0.005
+
+
 class StopAt(keras.callbacks.Callback):
     def __init__(self, epoch):
         super().__init__()
@@ -150,6 +231,9 @@ def test_backup_and_restore_resumes_the_schedule(tmp_path):
     ({"ratio": 0.5, "update_every": 0}, r"Received: update_every=0"),
     ({"ratio": 0.5, "round_to": 0}, r"Received: round_to=0"),
     ({"ratio": 0.5, "min_channels": -1}, r"Received: min_channels=-1"),
+    ({"ratio": 0.5, "calibration_steps": 0}, r"Received: calibration_steps=0"),
+    ({"ratio": 0.5, "saliency_decay": 1.5}, r"Received: saliency_decay=1.5"),
+    ({"ratio": 0.5, "saliency_decay": 1}, r"must be below 1"),
 ])
 def test_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -18,41 +18,65 @@ def test_forward_is_input_times_mask_in_training_and_inference():
     np.testing.assert_array_equal(gate(x, training=True), expected)
 
 
-def test_masked_channels_still_get_a_score_gradient():
+def _saliency_after_one_step(gate, x, upstream):
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        loss = tf.reduce_sum(gate(x, training=True) * upstream)
+    return tape.gradient(loss, x).numpy(), gate.saliency.numpy()
+
+
+def test_backward_adds_the_taylor_saliency_of_every_channel():
     gate = tfprune.ChannelGate()
-    x = tf.ones((1, 2, 2, 3))
+    # Two examples, 2x2 positions, 3 channels; the third is masked.
+    x = tf.constant(np.arange(24, dtype="float32").reshape(2, 2, 2, 3) - 8)
     gate(x)
-    gate.set_mask([1, 0, 1])
-    with tf.GradientTape() as tape:
-        loss = tf.reduce_sum(gate(x, training=True) * [1.0, 2.0, -1.0])
-    grad = tape.gradient(loss, gate.score).numpy()
-    # d loss / d score = sum(g * x) * sigmoid'(0) = 4 * g * 0.25
-    np.testing.assert_allclose(grad, [1.0, 2.0, -1.0])
+    gate.set_mask([1, 1, 0])
+    upstream = tf.constant([1.0, -2.0, 0.5])
+    grad, saliency = _saliency_after_one_step(gate, x, upstream)
+    # The input gradient is masked like the forward pass ...
+    np.testing.assert_array_equal(
+        grad, np.broadcast_to([1.0, -2.0, 0.0], x.shape))
+    # ... and the saliency is sum over examples of |sum over positions of
+    # g * a|, for masked channels too (how much bringing them back helps).
+    per_example = np.sum(x.numpy() * upstream.numpy(), axis=(1, 2))
+    np.testing.assert_allclose(saliency, np.abs(per_example).sum(axis=0))
+    assert saliency[2] > 0
+    # A second step adds to it.
+    _, twice = _saliency_after_one_step(gate, x, upstream)
+    np.testing.assert_allclose(twice, 2 * saliency)
 
 
-def test_score_gain_scales_the_gradient():
-    gate = tfprune.ChannelGate(score_gain=10.0)
-    x = tf.ones((1, 3))
+def test_fold_saliency_is_a_running_average():
+    gate = tfprune.ChannelGate()
+    gate(np.zeros((1, 2), "float32"))
+    gate.saliency.assign([4.0, 8.0])
+    gate.fold_saliency(steps=4, decay=0.5)  # first fold: taken as it is
+    np.testing.assert_allclose(gate.score.numpy(), [1.0, 2.0])
+    np.testing.assert_array_equal(gate.saliency.numpy(), [0.0, 0.0])
+    gate.saliency.assign([6.0, 0.0])
+    gate.fold_saliency(steps=2, decay=0.5)
+    np.testing.assert_allclose(gate.score.numpy(), [2.0, 1.0])
+
+
+def test_no_saliency_in_inference():
+    gate = tfprune.ChannelGate()
+    x = tf.ones((2, 3))
     gate(x)
     with tf.GradientTape() as tape:
-        loss = tf.reduce_sum(gate(x, training=True))
-    np.testing.assert_allclose(tape.gradient(loss, gate.score), [2.5] * 3)
+        tape.watch(x)
+        loss = tf.reduce_sum(gate(x, training=False))
+    tape.gradient(loss, x)
+    np.testing.assert_array_equal(gate.saliency.numpy(), [0.0] * 3)
 
 
 def test_weights_and_config():
-    gate = tfprune.ChannelGate(score_gain=2.0, name="g")
+    gate = tfprune.ChannelGate(name="g")
     gate(np.zeros((1, 5), "float32"))
-    assert [w.name for w in gate.trainable_weights] == ["score"]
-    assert [w.name for w in gate.non_trainable_weights] == ["mask"]
-    assert gate.get_config()["score_gain"] == 2.0
+    assert gate.trainable_weights == []
+    assert [w.name for w in gate.non_trainable_weights] == [
+        "score", "mask", "saliency"]
     clone = tfprune.ChannelGate.from_config(gate.get_config())
-    assert clone.score_gain == 2.0 and clone.name == "g"
-
-
-@pytest.mark.parametrize("bad", [0, -1.0, "1"])
-def test_bad_score_gain(bad):
-    with pytest.raises(ValueError, match=r"score_gain.*Received: score_gain="):
-        tfprune.ChannelGate(score_gain=bad)
+    assert clone.name == "g"
 
 
 def test_set_mask_validation():

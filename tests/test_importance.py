@@ -1,4 +1,5 @@
-"""Importance criteria: learned scores, filter L1 norm, BatchNorm |gamma|."""
+"""Importance criteria: learned scores, filter L1 norm, BatchNorm |gamma|,
+random."""
 
 import numpy as np
 import pytest
@@ -13,13 +14,33 @@ def _gated():
                                                  dense_units=5))
 
 
-def test_scores_are_standardized_sigmoids():
+def test_scores_compare_across_layers_relative_to_their_mean():
     gated = _gated()
     graph = ChannelGraph(gated)
-    assert all((v == 0.5).all() for v in channel_importance(graph))
-    gated.get_layer("conv1_gate").score.assign([4.0, 0.0, 0.0, -4.0])
-    first = channel_importance(graph)[0]
+    assert all((v == 1.0).all() for v in channel_importance(graph))
+    gated.get_layer("conv1_gate").score.assign([4.0, 2.0, 2.0, 0.0])
+    gated.get_layer("conv2_gate").score.assign([1.0] * 6)
+    first, second = channel_importance(graph)[:2]
     assert first[0] > first[1] == first[2] > first[3]
+    # Not normalized per layer: 2.0 in conv1 is worth twice 1.0 in conv2.
+    np.testing.assert_allclose(first[1] / second[0], 2.0)
+
+
+def test_negative_scores_set_by_hand_are_shifted():
+    gated = _gated()
+    gated.get_layer("conv1_gate").score.assign([1.0, -1.0, 0.0, -3.0])
+    first = channel_importance(ChannelGraph(gated))[0]
+    assert (first > 0).all()
+    assert first[0] > first[2] > first[1] > first[3]
+
+
+def test_random_importance_is_fixed_by_the_seed():
+    graph = ChannelGraph(_gated())
+    a = channel_importance(graph, "random", seed=1)
+    b = channel_importance(graph, "random", seed=1)
+    c = channel_importance(graph, "random", seed=2)
+    assert all((x == y).all() for x, y in zip(a, b))
+    assert not all((x == y).all() for x, y in zip(a, c))
 
 
 def test_l1_keeps_the_largest_filters():
@@ -49,8 +70,8 @@ def test_bn_gamma_ranks_channels():
 
 def test_bad_importance():
     gated = _gated()
-    with pytest.raises(ValueError, match="Received: importance='random'"):
-        tfprune.prune_now(gated, 0.5, importance="random")
+    with pytest.raises(ValueError, match="Received: importance='taylor'"):
+        tfprune.prune_now(gated, 0.5, importance="taylor")
     with pytest.raises(ValueError, match="Received: importance='taylor'"):
         tfprune.TargetRatio(0.5, importance="taylor")
 

@@ -3,6 +3,7 @@
 import keras
 from keras.src.utils import io_utils
 
+from tfprune import batchnorm
 from tfprune import pruning
 from tfprune.cost import check_metric
 from tfprune.importance import check_criterion
@@ -32,9 +33,17 @@ class TargetRatio(keras.callbacks.Callback):
     3. hold (the rest): the final masks, at exactly `ratio`, stay fixed so
        that the weights settle on the final architecture.
 
+    Every `update_every` steps (warm-up included) the saliency the gates
+    gathered is folded into their scores (see `ChannelGate`). With
+    `calibration_data`, BatchNormalization statistics are re-estimated
+    after the masks changed, before each validation and at the end, so the
+    inference-mode network (what `validation_data` measures) is the masked
+    network being trained.
+
     The masks and scores live in the model's variables and the schedule is
     a function of the epoch and batch, so `keras.callbacks.BackupAndRestore`
-    resumes an interrupted run where it stopped.
+    resumes an interrupted run where it stopped. The callback also works
+    on a `keras.distillation.Distiller` whose student is a gated model.
 
     Args:
         ratio: fraction of `metric` to remove, strictly between 0 and 1
@@ -47,10 +56,24 @@ class TargetRatio(keras.callbacks.Callback):
         round_to: kept channel counts are multiples of this. Default 1.
         min_channels: the fewest channels any layer keeps. Default 1.
         importance: how channels are ranked: `"scores"` (default, the
-            gates' learned scores), `"l1"` (filter L1 norm, Li et al. 2017)
-            or `"bn"` (BatchNorm |gamma|, Network Slimming). With
-            `warmup=2/3, ramp=0` and `"l1"` this is one-shot L1 pruning
-            followed by fine-tuning, for baselines.
+            gates' learned scores), `"l1"` (filter L1 norm, Li et al. 2017),
+            `"bn"` (BatchNorm |gamma|, Network Slimming) or `"random"`
+            (fixed random values, an ablation). With `warmup=2/3, ramp=0`
+            and `"l1"` this is one-shot L1 pruning followed by fine-tuning,
+            for baselines.
+        calibration_data: optional batched training data (a
+            `tf.data.Dataset` or an iterable of batches of inputs or
+            `(inputs, labels)`) to re-estimate BatchNormalization
+            statistics from after the masks changed. Default None.
+        calibration_steps: batches averaged per re-estimation. Default 20.
+        saliency_decay: weight of the old score when the new saliency is
+            folded in, at every update. Default 0.9.
+        hold_updates: keep re-choosing the channels at the target ratio
+            every `update_every` steps during the hold, instead of fixing
+            them (Dynamic Channel Propagation's behaviour). Default False.
+        cost_aware: rank channels by importance per unit of cost (default);
+            False ranks by importance alone (a global top-k).
+        seed: fixes the values of `importance="random"`. Default 0.
         verbose: 1 prints each phase change. Default 0.
 
     Example:
@@ -63,7 +86,9 @@ class TargetRatio(keras.callbacks.Callback):
 
     def __init__(self, ratio, metric="params", warmup=0.1, ramp=0.6,
                  update_every=None, round_to=1, min_channels=1,
-                 importance="scores", verbose=0):
+                 importance="scores", calibration_data=None,
+                 calibration_steps=20, saliency_decay=0.9, hold_updates=False,
+                 cost_aware=True, seed=0, verbose=0):
         super().__init__()
         pruning.check_ratio(ratio)
         check_metric(metric)
@@ -79,6 +104,12 @@ class TargetRatio(keras.callbacks.Callback):
         check_positive_int("round_to", round_to)
         check_positive_int("min_channels", min_channels)
         check_criterion(importance)
+        check_positive_int("calibration_steps", calibration_steps)
+        _check_fraction("saliency_decay", saliency_decay)
+        if saliency_decay == 1:
+            raise ValueError(
+                "`saliency_decay` must be below 1 (1 would ignore every new "
+                "saliency). Received: saliency_decay=1")
         self.ratio = float(ratio)
         self.metric = metric
         self.warmup = float(warmup)
@@ -87,6 +118,12 @@ class TargetRatio(keras.callbacks.Callback):
         self.round_to = round_to
         self.min_channels = min_channels
         self.importance = importance
+        self.calibration_data = calibration_data
+        self.calibration_steps = calibration_steps
+        self.saliency_decay = float(saliency_decay)
+        self.hold_updates = bool(hold_updates)
+        self.cost_aware = bool(cost_aware)
+        self.seed = seed
         self.verbose = verbose
 
     def ratio_at(self, progress):
@@ -98,17 +135,24 @@ class TargetRatio(keras.callbacks.Callback):
         t = (progress - self.warmup) / self.ramp
         return self.ratio * (1.0 - (1.0 - t) ** 3)
 
+    def _gated(self):
+        # A `keras.distillation.Distiller` trains its `student`.
+        return getattr(self.model, "student", self.model)
+
     def on_train_begin(self, logs=None):
         self._plan = pruning.BudgetPlan(
-            self.model, self.metric, self.round_to, self.min_channels,
-            self.importance)
+            self._gated(), self.metric, self.round_to, self.min_channels,
+            self.importance, seed=self.seed, cost_aware=self.cost_aware)
         self._epochs = self.params.get("epochs") or 1
         self._steps = self.params.get("steps")
         self._epoch = 0
         self._batches_seen = 0
         self._holding = False
         self._last_update = None
+        self._last_fold = None
         self._phase = None
+        self._batches = None
+        self._masks_changed = False
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
@@ -124,7 +168,8 @@ class TargetRatio(keras.callbacks.Callback):
             return self.update_every
         if not self._steps:
             return 1
-        return max(1, int(self.ramp * self._epochs * self._steps) // 100)
+        span = self.ramp if self.ramp > 0 else 1.0
+        return max(1, int(span * self._epochs * self._steps) // 100)
 
     def _say(self, phase, message):
         if self.verbose and phase != self._phase:
@@ -134,32 +179,70 @@ class TargetRatio(keras.callbacks.Callback):
     def on_train_batch_begin(self, batch, logs=None):
         progress = self._progress(batch)
         step = int(round(progress * self._epochs * (self._steps or 1)))
+        due = self._last_update is None or \
+            step - self._last_update >= self._interval()
+        if due:
+            self._fold(step)
         if progress < self.warmup:
             if self._phase is None and self._plan.removed_ratio() > 0:
                 self._plan.open_all()
+                self._masks_changed = True
+            if due:
+                self._last_update = step
             self._say("warmup", "warm-up, all channels open")
         elif progress < self.warmup + self.ramp:
-            if self._last_update is None or \
-                    step - self._last_update >= self._interval():
-                self._plan.apply(self.ratio_at(progress), exact=False)
+            if due:
+                self._apply(self.ratio_at(progress), exact=False)
                 self._last_update = step
             self._say("ramp", f"ramping the removed {self.metric} to "
                               f"{self.ratio:.2%}")
         elif not self._holding:
             self._hold()
+            self._last_update = step
             self._say("hold", f"holding the final masks "
                               f"({self._plan.removed_ratio():.2%} removed)")
+        elif self.hold_updates and due:
+            self._apply(self.ratio, exact=False)
+            self._last_update = step
+
+    def _fold(self, step):
+        """Folds the gates' saliency since the last fold into their scores."""
+        if self.importance == "scores" and self._last_fold is not None \
+                and step > self._last_fold:
+            self._plan.fold_saliency(step - self._last_fold,
+                                     self.saliency_decay)
+        self._last_fold = step
+
+    def _apply(self, ratio, exact=True):
+        self._plan.apply(ratio, exact=exact)
+        self._masks_changed = True
 
     def _hold(self):
         # After a resume the restored masks may already be the final ones.
         if abs(self._plan.removed_ratio() - self.ratio) > 0.005 or \
                 self._phase is not None:
-            self._plan.apply(self.ratio)
+            self._apply(self.ratio)
         self._holding = True
 
     def on_train_batch_end(self, batch, logs=None):
         if not self._steps:
             self._batches_seen = max(self._batches_seen, batch + 1)
+
+    def on_test_begin(self, logs=None):
+        self._recalibrate()
+
+    def _recalibrate(self):
+        """Re-estimates BatchNormalization statistics if the masks changed."""
+        if self.calibration_data is None or not self._masks_changed:
+            return
+        if self._batches is None:
+            data = self.calibration_data
+            if hasattr(data, "repeat"):
+                data = data.repeat()
+            self._batches = iter(data)
+        batchnorm.recalibrate(self._gated(), self._batches,
+                              self.calibration_steps)
+        self._masks_changed = False
 
     def on_epoch_end(self, epoch, logs=None):
         if not self._steps and self._batches_seen:
@@ -171,8 +254,11 @@ class TargetRatio(keras.callbacks.Callback):
         if not self._holding:
             # `fit` ended before the hold phase (too short, or stopped
             # early): still leave the model at the target.
-            self._plan.apply(self.ratio)
+            self._apply(self.ratio)
             self._holding = True
+        elif self.hold_updates:
+            self._apply(self.ratio)
+        self._recalibrate()
 
     def get_config(self):
         return {
@@ -180,5 +266,10 @@ class TargetRatio(keras.callbacks.Callback):
             "warmup": self.warmup, "ramp": self.ramp,
             "update_every": self.update_every, "round_to": self.round_to,
             "min_channels": self.min_channels,
-            "importance": self.importance, "verbose": self.verbose,
+            "importance": self.importance,
+            "calibration_steps": self.calibration_steps,
+            "saliency_decay": self.saliency_decay,
+            "hold_updates": self.hold_updates,
+            "cost_aware": self.cost_aware, "seed": self.seed,
+            "verbose": self.verbose,
         }

@@ -1,31 +1,35 @@
 """The `ChannelGate` layer: a learnable on/off switch for every channel."""
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 
 @keras.saving.register_keras_serializable(package="tfprune")
 class ChannelGate(keras.layers.Layer):
-    """Multiplies each channel of its input by a binary mask.
+    """Multiplies each channel of its input by a binary mask, and learns
+    how much each channel is worth.
 
-    The layer owns two weights of shape `(channels,)`:
+    The layer owns three weights of shape `(channels,)`, none of them
+    trained by the optimizer:
 
-    - `score` (trainable): a learnable logit per channel. The forward pass
-      ignores it; in training the backward pass treats the gate as
-      `sigmoid(score)` (a straight-through estimator), so the score of
-      every channel, including switched-off ones, receives the first-order
-      signal "how much would the loss drop if this channel were more
-      open". `tfprune.TargetRatio` ranks channels by these scores.
-    - `mask` (not trainable): the current 0/1 mask. Only pruning code
-      (`TargetRatio`, `prune_now`) writes it.
+    - `mask`: the current 0/1 mask. Only pruning code (`TargetRatio`,
+      `prune_now`) writes it.
+    - `saliency`: in training, the backward pass adds to it each channel's
+      first-order Taylor saliency, the mean over the batch of
+      `|sum over positions of g * a|`, where `a` is the channel's
+      activation before the mask and `g` the loss gradient after it (the
+      paper group's "channel utility", Molchanov et al. 2017). For a kept
+      channel it estimates how much the loss would rise if the channel
+      were removed; for a masked one, how much it would fall if the
+      channel came back, so switched-off channels can return.
+    - `score`: the learned value of each channel, a running average of the
+      saliency that `tfprune.TargetRatio` folds in at every update
+      (`fold_saliency`). The budget solver ranks channels by it. Scores
+      are in units of the loss, so they compare across layers.
 
     In inference the output is exactly `inputs * mask`, which is what the
     shrunk model (`tfprune.shrink`) computes without the masked channels.
-
-    Args:
-        score_gain: Positive float, default `1.0`. Multiplies the gradient
-            that reaches `score`, like a learning-rate multiplier for the
-            gates. Raise it when the optimizer's learning rate is small.
 
     Input shape:
         Any tensor whose last axis holds the channels.
@@ -42,14 +46,8 @@ class ChannelGate(keras.layers.Layer):
     6
     """
 
-    def __init__(self, score_gain=1.0, **kwargs):
+    def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(score_gain, (int, float)) or score_gain <= 0:
-            raise ValueError(
-                "`score_gain` must be a positive number. "
-                f"Received: score_gain={score_gain!r}"
-            )
-        self.score_gain = float(score_gain)
         self.supports_masking = True
 
     def build(self, input_shape):
@@ -61,11 +59,15 @@ class ChannelGate(keras.layers.Layer):
             )
         self.score = self.add_weight(
             name="score", shape=(channels,), initializer="zeros",
-            trainable=True,
+            trainable=False, aggregation="only_first_replica",
         )
         self.mask = self.add_weight(
             name="mask", shape=(channels,), initializer="ones",
             trainable=False, aggregation="only_first_replica",
+        )
+        self.saliency = self.add_weight(
+            name="saliency", shape=(channels,), initializer="zeros",
+            trainable=False, aggregation="sum",
         )
 
     @property
@@ -76,12 +78,7 @@ class ChannelGate(keras.layers.Layer):
     def call(self, inputs, training=None):
         mask = ops.cast(self.mask, self.compute_dtype)
         if training:
-            # Forward: exactly `mask`. Backward: d(gate)/d(score) is the
-            # derivative of `score_gain * sigmoid(score)`.
-            soft = self.score_gain * ops.sigmoid(
-                ops.cast(self.score, self.compute_dtype)
-            )
-            mask = mask + (soft - ops.stop_gradient(soft))
+            return _masked_with_saliency(inputs, mask, self.saliency)
         return inputs * mask
 
     def compute_output_shape(self, input_shape):
@@ -102,11 +99,40 @@ class ChannelGate(keras.layers.Layer):
             )
         self.mask.assign(mask)
 
+    def fold_saliency(self, steps, decay):
+        """Moves `score` towards the saliency gathered over `steps` steps.
+
+        `score = decay * score + (1 - decay) * saliency / steps`, then the
+        saliency restarts from zero. A first fold (all scores zero) takes
+        the saliency as it is.
+        """
+        fresh = ops.convert_to_numpy(self.saliency) / max(steps, 1)
+        score = ops.convert_to_numpy(self.score)
+        if not score.any():
+            decay = 0.0
+        self.score.assign(decay * score + (1.0 - decay) * fresh)
+        self.saliency.assign(ops.zeros_like(self.saliency))
+
     def kept_channels(self):
         """Number of channels whose mask is 1."""
         return int(ops.convert_to_numpy(self.mask).sum())
 
-    def get_config(self):
-        config = super().get_config()
-        config.update({"score_gain": self.score_gain})
-        return config
+
+def _masked_with_saliency(inputs, mask, saliency):
+    """`inputs * mask`; its gradient also adds the Taylor saliency of every
+    channel (masked or not) to the `saliency` variable."""
+
+    @tf.custom_gradient
+    def masked(x):
+        def grad(upstream):
+            per_example = ops.sum(upstream * x, axis=tuple(
+                range(1, len(x.shape) - 1)))
+            # The loss is a batch mean, so `upstream` carries 1/N: the sum
+            # over the batch is the mean of the per-example saliency.
+            saliency.assign_add(ops.cast(
+                ops.sum(ops.abs(per_example), axis=0), saliency.dtype))
+            return upstream * mask
+
+        return x * mask, grad
+
+    return masked(inputs)

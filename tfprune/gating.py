@@ -73,7 +73,7 @@ def _gate_points(fmodel, skip):
     return points
 
 
-def _insert_gates(fmodel, points, score_gain):
+def _insert_gates(fmodel, points):
     """The gated model, and `{id(gated model tensor): id(fmodel tensor)}`."""
     gates, origin = {}, {}
 
@@ -83,8 +83,7 @@ def _insert_gates(fmodel, points, score_gain):
         if id(call.outputs[0]) in points:
             space, producer = points[id(call.outputs[0])]
             if space not in gates:
-                gates[space] = ChannelGate(score_gain=score_gain,
-                                           name=f"{producer.name}_gate")
+                gates[space] = ChannelGate(name=f"{producer.name}_gate")
             outputs = gates[space](outputs)
         return outputs
 
@@ -92,7 +91,7 @@ def _insert_gates(fmodel, points, score_gain):
     return gated, origin
 
 
-def gate(model, skip=(), score_gain=1.0):
+def gate(model, skip=()):
     """Returns a copy of `model` with a `ChannelGate` on every prunable group.
 
     Each `Conv*`/`SeparableConv*`/`Dense` layer whose output channels can be
@@ -106,7 +105,6 @@ def gate(model, skip=(), score_gain=1.0):
         model: a functional or Sequential `keras.Model` with a defined input.
         skip: names of layers whose output channels must not be pruned (with
             every layer merged with them).
-        score_gain: passed to every `ChannelGate` (see there).
 
     Returns:
         A functional `keras.Model`; compile and `fit` it with
@@ -147,7 +145,7 @@ def gate(model, skip=(), score_gain=1.0):
         gated_producers = {producer.name for _, producer in points.values()}
         points.update({t: v for t, v in extra.items()
                        if v[1].name in gated_producers})
-        gated, origin = _insert_gates(fmodel, points, score_gain)
+        gated, origin = _insert_gates(fmodel, points)
         graph = graph_lib.ChannelGraph(gated)
         if not graph.problems:
             return gated

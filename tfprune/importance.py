@@ -1,11 +1,14 @@
 """How important each channel is: the ranking the budget solver uses.
 
-- `"scores"` (default): the gates' learned scores (tfprune's scheme).
+- `"scores"` (default): the gates' learned scores, a running average of
+  each channel's Taylor saliency (tfprune's scheme; see `ChannelGate`).
 - `"l1"`: the L1 norm of each output filter of the layers feeding the
   group (Li et al. 2017, "Pruning filters for efficient ConvNets"),
   relative to the layer's mean so that layers are comparable.
 - `"bn"`: |gamma| of the BatchNormalization after those layers (Network
   Slimming, Liu et al. 2017); groups without one fall back to `"l1"`.
+- `"random"`: fixed random values (the same for every call with the same
+  seed), the ablation that shows what a ranking is worth.
 
 Every criterion returns one non-negative array per group.
 """
@@ -16,7 +19,7 @@ import numpy as np
 from tfprune import graph as graph_lib
 from tfprune import handlers
 
-CRITERIA = ("scores", "l1", "bn")
+CRITERIA = ("scores", "l1", "bn", "random")
 
 
 def check_criterion(importance):
@@ -26,21 +29,25 @@ def check_criterion(importance):
             f"Received: importance={importance!r}")
 
 
-def _sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-x))
-
-
 def learned_scores(graph):
-    """Sigmoid of the gate scores, standardized over the whole model.
+    """The gate scores, divided by their mean over the whole model.
 
-    Standardizing makes the scale of the optimizer's steps irrelevant and
-    keeps layers comparable; before training every channel gets 0.5.
+    Scores are running averages of Taylor saliencies, in units of the loss,
+    so channels of different layers compare directly. Scores set by hand
+    that are negative are shifted so that the smallest is zero.
     """
     scores = [g.gate.score.numpy().astype("float64") for g in graph.groups]
     flat = np.concatenate(scores)
-    spread = flat.std()
-    return [_sigmoid((s - flat.mean()) / spread if spread > 0 else 0 * s)
+    low = min(flat.min(), 0.0)
+    mean = (flat - low).mean()
+    return [(s - low) / mean + 1e-12 if mean > 0 else np.ones_like(s)
             for s in scores]
+
+
+def random_scores(graph, seed=0):
+    """Uniform random values, fixed by `seed` and the groups' sizes."""
+    rng = np.random.default_rng(seed)
+    return [rng.uniform(size=g.size) + 1e-12 for g in graph.groups]
 
 
 def _output_kernel(layer):
@@ -90,8 +97,13 @@ def batchnorm_gamma(graph):
     return result
 
 
-def channel_importance(graph, importance="scores"):
-    """One array of per-channel importance per group of `graph`."""
+def channel_importance(graph, importance="scores", seed=0):
+    """One array of per-channel importance per group of `graph`.
+
+    `seed` fixes the values of `"random"`.
+    """
     check_criterion(importance)
+    if importance == "random":
+        return random_scores(graph, seed)
     return {"scores": learned_scores, "l1": filter_l1,
             "bn": batchnorm_gamma}[importance](graph)

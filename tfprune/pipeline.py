@@ -67,10 +67,12 @@ def layer_widths(gated):
 
 
 def train_prune_export(model, train, val, out_dir, target=0.94,
-                       metric="params", epochs=30, learning_rate=0.05,
+                       metric="params", epochs=30, learning_rate=0.1,
                        weight_decay=5e-4, tflm_samples=200,
                        calibration_samples=200, verbose="auto",
-                       importance="scores", warmup=0.1, ramp=0.6):
+                       importance="scores", warmup=0.1, ramp=0.6,
+                       lr_warmup_epochs=1, prune_options=None, teacher=None,
+                       distill_temperature=4.0, distill_weight=0.5):
     """Trains `model` with pruning to `target`, then shrinks and exports it.
 
     Args:
@@ -83,13 +85,23 @@ def train_prune_export(model, train, val, out_dir, target=0.94,
             (the unpruned baseline).
         metric: `"params"`, `"macs"` or `"channels"`.
         epochs: training epochs (warm-up, ramp and hold included).
-        learning_rate: initial SGD learning rate (cosine decay to 0).
+        learning_rate: peak SGD learning rate, reached linearly over
+            `lr_warmup_epochs`, then cosine decay to 0.
         weight_decay: SGD weight decay (not applied to gate scores).
         tflm_samples: validation examples to run in the TFLite Micro
             interpreter (slow reference kernels); 0 skips it.
         calibration_samples: examples for int8 calibration.
         verbose: Keras `fit` verbosity.
         importance, warmup, ramp: passed to `tfprune.TargetRatio`.
+        lr_warmup_epochs: epochs of linear learning-rate warm-up.
+        prune_options: more keyword arguments for `tfprune.TargetRatio`
+            (its BatchNormalization re-estimation uses `train` unless
+            `calibration_data` is given).
+        teacher: optional trained Keras model with the same inputs and
+            logits: knowledge distillation (`keras.distillation`), the loss
+            becomes `(1 - distill_weight) * cross-entropy + distill_weight
+            * T^2 * KL(teacher / T || student / T)` with `T =
+            distill_temperature`.
 
     Returns:
         The report, a dict (also written to `report.json`).
@@ -104,12 +116,22 @@ def train_prune_export(model, train, val, out_dir, target=0.94,
             "learning-rate and pruning schedules); apply "
             "tf.data.experimental.assert_cardinality(n) to it.")
     steps = epochs * steps_per_epoch
+    warmup_steps = min(int(lr_warmup_epochs * steps_per_epoch), steps - 1)
     schedule = keras.optimizers.schedules.CosineDecay(
-        learning_rate, decay_steps=max(steps, 1))
+        0.0 if warmup_steps > 0 else learning_rate,
+        decay_steps=max(steps - max(warmup_steps, 0), 1),
+        warmup_target=learning_rate if warmup_steps > 0 else None,
+        warmup_steps=max(warmup_steps, 0))
     optimizer = keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True,
                                      weight_decay=weight_decay)
-    optimizer.exclude_from_weight_decay(var_names=["score"])
-    net.compile(
+    trainer = net
+    if teacher is not None:
+        trainer = keras.distillation.Distiller(
+            teacher=teacher, student=net,
+            distillation_losses=keras.distillation.LogitsDistillation(
+                temperature=distill_temperature),
+            student_loss_weight=1.0 - distill_weight)
+    trainer.compile(
         optimizer=optimizer,
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
@@ -117,10 +139,11 @@ def train_prune_export(model, train, val, out_dir, target=0.94,
     callbacks = [keras.callbacks.BackupAndRestore(
         os.path.join(out_dir, "backup"))]
     if pruning:
+        options = {"calibration_data": train, **(prune_options or {})}
         callbacks.append(TargetRatio(target, metric=metric, warmup=warmup,
                                      ramp=ramp, importance=importance,
-                                     verbose=1))
-    history = net.fit(train, epochs=epochs, validation_data=val,
+                                     verbose=1, **options))
+    history = trainer.fit(train, epochs=epochs, validation_data=val,
                       callbacks=callbacks, verbose=verbose)
     small = shrink(net) if pruning else net
     float_accuracy = keras_accuracy(small, val)
@@ -137,7 +160,14 @@ def train_prune_export(model, train, val, out_dir, target=0.94,
         "target": target,
         "metric": metric,
         "importance": importance,
-        "schedule": {"warmup": warmup, "ramp": ramp},
+        "schedule": {"warmup": warmup, "ramp": ramp,
+                     "learning_rate": learning_rate,
+                     "lr_warmup_epochs": lr_warmup_epochs},
+        "prune_options": {k: v for k, v in (prune_options or {}).items()
+                          if k != "calibration_data"},
+        "distillation": None if teacher is None else {
+            "teacher": teacher.name, "temperature": distill_temperature,
+            "weight": distill_weight},
         "epochs": epochs,
         "before": before,
         "after": after,

@@ -29,7 +29,7 @@ class BudgetPlan:
     """
 
     def __init__(self, gated, metric="params", round_to=1, min_channels=1,
-                 importance="scores"):
+                 importance="scores", seed=0, cost_aware=True):
         cost_lib.check_metric(metric)
         importance_lib.check_criterion(importance)
         check_positive_int("round_to", round_to)
@@ -44,13 +44,21 @@ class BudgetPlan:
         self.round_to = round_to
         self.min_channels = min_channels
         self.criterion = importance
+        self.seed = seed
+        self.cost_aware = cost_aware
         self.cost = cost_lib.cost_polynomial(self.graph, metric)
         self.sizes = [g.size for g in self.graph.groups]
         self.full_cost = self.cost(self.sizes)
 
     def importance(self):
         """Per-channel importance by the plan's criterion (see importance.py)."""
-        return importance_lib.channel_importance(self.graph, self.criterion)
+        return importance_lib.channel_importance(self.graph, self.criterion,
+                                                 self.seed)
+
+    def fold_saliency(self, steps, decay):
+        """Folds the saliency of the last `steps` steps into every score."""
+        for group in self.graph.groups:
+            group.gate.fold_saliency(steps, decay)
 
     def removed_ratio(self):
         """Fraction of the cost that the current masks remove."""
@@ -67,7 +75,8 @@ class BudgetPlan:
         budget = (1.0 - ratio) * self.full_cost
         masks = solver.solve(self.importance(), self.cost, budget,
                              round_to=self.round_to,
-                             min_channels=self.min_channels, exact=exact)
+                             min_channels=self.min_channels, exact=exact,
+                             cost_aware=self.cost_aware)
         for group, mask in zip(self.graph.groups, masks):
             group.gate.set_mask(mask)
         return self.removed_ratio()

@@ -30,7 +30,7 @@ def _units(order, importance, size, floor, round_to):
 
 
 def solve(importance, cost, budget, round_to=1, min_channels=1,
-          exact=True):
+          exact=True, cost_aware=True):
     """Chooses the channels to keep in every group.
 
     Channels are ranked globally by importance per unit of cost (a
@@ -52,6 +52,9 @@ def solve(importance, cost, budget, round_to=1, min_channels=1,
         exact: also try trading one unit of a group for cheaper units of
             others to land closer to the budget (slower; used for the final
             masks).
+        cost_aware: rank by importance per unit of cost with diminishing
+            returns (default). False ranks by importance alone, a plain
+            global top-k (as in Dynamic Channel Propagation).
 
     Returns:
         One boolean array per group: True for the kept channels.
@@ -60,7 +63,8 @@ def solve(importance, cost, budget, round_to=1, min_channels=1,
 
     >>> masks = solve([np.ones(8), np.ones(16)], poly, budget=0.5 * poly([8, 16]))
     """
-    search = _Search(importance, cost, budget, round_to, min_channels)
+    search = _Search(importance, cost, budget, round_to, min_channels,
+                     cost_aware)
     removed, current = search.remove(search.nothing_removed())
     if removed is None:
         full = cost(search.sizes)
@@ -82,7 +86,8 @@ class _Search:
     at a time; `removed[g]` counts the units taken from group g.
     """
 
-    def __init__(self, importance, cost, budget, round_to, min_channels):
+    def __init__(self, importance, cost, budget, round_to, min_channels,
+                 cost_aware=True):
         importance = [np.asarray(v, dtype=float).reshape(-1)
                       for v in importance]
         self.cost, self.budget = cost, budget
@@ -99,6 +104,9 @@ class _Search:
         # 1-channel bottlenecks.)
         self.static_cost = np.maximum(
             cost.decrease(self.sizes, np.ones(len(self.sizes))), 1e-12)
+        self.cost_aware = cost_aware
+        if not cost_aware:
+            self.static_cost = np.ones(len(self.sizes))
 
     def nothing_removed(self):
         return np.zeros(len(self.sizes), dtype=int)
@@ -121,8 +129,9 @@ class _Search:
             for r in range(removed[g], len(unit_sizes)):
                 # Diminishing returns: the narrower a layer already is, the
                 # more each of its remaining channels is worth.
-                key = (unit_scores[r] * self.sizes[g] / left) / (
-                    self.static_cost[g] * unit_sizes[r])
+                key = unit_scores[r] / (self.static_cost[g] * unit_sizes[r])
+                if self.cost_aware:
+                    key *= self.sizes[g] / left
                 left -= unit_sizes[r]
                 best = max(best, key)  # units leave a group in order
                 candidates.append((best, r / len(unit_sizes), g,

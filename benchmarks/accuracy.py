@@ -1,0 +1,196 @@
+"""Accuracy at a budget: one pruning method, one seed, one JSON and one .tflite.
+
+Every method gets the same model, data, epochs, optimizer and learning-rate
+schedule (SGD + Nesterov, weight decay 5e-4, a linear warm-up over the
+first epoch to --learning_rate, then cosine decay to 0):
+
+  unpruned  the model as it is;
+  thin      a uniformly thinner model (width multiplier) with at most the
+            pruned parameter count, from scratch;
+  tfprune   learned gates (Taylor-saliency scores), TargetRatio's gradual
+            schedule (warm-up 10%, cubic ramp 60%, hold 30%);
+  random    the same schedule, fixed random ranking (the ablation);
+  l1        the same schedule, filter L1-norm ranking (Li et al. 2017);
+  slimming  Network Slimming (Liu et al. 2017): an L1 penalty on every
+            BatchNorm gamma (--slimming_l1) all along, one-shot global
+            |gamma| pruning to the budget at --oneshot_at, then fine-tuning;
+  dcp       Dynamic Channel Propagation (the paper group's ICPR 2020
+            method): Taylor channel utility accumulated with decay, a plain
+            global top-k (no cost weighting) at the target from the first
+            step, re-chosen all along (channels come back), no separate
+            fine-tuning.
+
+Writes `<method>_<metric><target>_s<seed>.json` and `.tflite` into
+--results_dir (the training folder with its resumable backup goes to
+runs/accuracy/). A run whose JSON exists is skipped.
+
+    python benchmarks/accuracy.py --method=tfprune --seed=0 \
+        --data_dir=../shared/datasets/cifar10 --width=0.25 --epochs=30
+"""
+
+import json
+import os
+import shutil
+import sys
+
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # before TensorFlow
+
+from absl import app, flags  # noqa: E402
+
+METHODS = ("unpruned", "thin", "tfprune", "random", "l1", "slimming", "dcp")
+FLAGS = flags.FLAGS
+flags.DEFINE_enum("method", "tfprune", METHODS, "Pruning method.")
+flags.DEFINE_enum("model", "vgg16", ["vgg16", "resnet20", "resnet56",
+                                     "mobilenet_v2"], "Architecture.")
+flags.DEFINE_float("width", 0.25, "Width multiplier of the unpruned model.")
+flags.DEFINE_enum("metric", "params", ["params", "macs"], "Budget metric.")
+flags.DEFINE_float("target", 0.94, "Fraction of --metric to remove.")
+flags.DEFINE_integer("epochs", 30, "Total training epochs, every method.")
+flags.DEFINE_integer("seed", 0, "Random seed.")
+flags.DEFINE_string("data_dir", "../shared/datasets/cifar10",
+                    "TFRecord folder, or tensorflow_datasets data_dir.")
+flags.DEFINE_integer("val_size", 5000, "Training examples held out.")
+flags.DEFINE_integer("batch_size", 128, "Batch size.")
+flags.DEFINE_integer("train_limit", 0,
+                     "Use only this many training images (0: all; for "
+                     "smoke tests).")
+flags.DEFINE_float("learning_rate", 0.1, "Peak SGD learning rate.")
+flags.DEFINE_float("slimming_l1", 1e-4, "slimming: L1 penalty on gamma.")
+flags.DEFINE_float("oneshot_at", 0.5,
+                   "slimming: fraction of training before the pruning.")
+flags.DEFINE_float("warmup", 0.1, "tfprune/random/l1: warm-up fraction.")
+flags.DEFINE_float("ramp", 0.6, "tfprune/random/l1: ramp fraction.")
+flags.DEFINE_integer("tflm_samples", 200,
+                     "Validation images scored in the TFLite Micro "
+                     "interpreter (0: skip).")
+flags.DEFINE_string("teacher", None,
+                    "Optional trained .keras model to distill from (its "
+                    "training epochs are not counted in --epochs).")
+flags.DEFINE_string("results_dir", "benchmarks/results/accuracy",
+                    "Where the JSON and .tflite go.")
+
+
+def run_name():
+    return (f"{FLAGS.method}_{FLAGS.metric}{FLAGS.target:g}"
+            f"_s{FLAGS.seed}")
+
+
+def build(width):
+    import tfprune
+
+    return {
+        "vgg16": lambda: tfprune.models.vgg16_cifar(width=width),
+        "resnet20": lambda: tfprune.models.resnet_cifar(20, width=width),
+        "resnet56": lambda: tfprune.models.resnet_cifar(56, width=width),
+        "mobilenet_v2": lambda: tfprune.models.mobilenet_v2_cifar(
+            width=width),
+    }[FLAGS.model]()
+
+
+def thin_width(budget):
+    """The widest uniform width multiplier whose cost fits `budget`."""
+    import tfprune
+
+    low, high = 1, 1000  # thousandths of FLAGS.width
+    while high - low > 1:
+        mid = (low + high) // 2
+        cost = tfprune.measure(build(FLAGS.width * mid / 1000))[FLAGS.metric]
+        low, high = (mid, high) if cost <= budget else (low, mid)
+    return FLAGS.width * low / 1000
+
+
+def method_settings():
+    """`(width, target, train_prune_export keyword arguments)`."""
+    common = {"warmup": FLAGS.warmup, "ramp": FLAGS.ramp}
+    method = FLAGS.method
+    if method == "unpruned":
+        return FLAGS.width, 0.0, {}
+    if method == "thin":
+        import tfprune
+
+        full = tfprune.measure(build(FLAGS.width))[FLAGS.metric]
+        return thin_width((1 - FLAGS.target) * full), 0.0, {}
+    if method in ("tfprune", "random", "l1"):
+        importance = {"tfprune": "scores"}.get(method, method)
+        return FLAGS.width, FLAGS.target, {
+            **common, "importance": importance,
+            "prune_options": {"seed": FLAGS.seed}}
+    if method == "slimming":
+        return FLAGS.width, FLAGS.target, {
+            "importance": "bn", "warmup": FLAGS.oneshot_at, "ramp": 0.0}
+    if method == "dcp":
+        return FLAGS.width, FLAGS.target, {
+            "importance": "scores", "warmup": 0.0, "ramp": 0.0,
+            "prune_options": {"hold_updates": True, "cost_aware": False}}
+    raise ValueError(f"Unknown method {method!r}")
+
+
+def add_gamma_penalty(model, strength):
+    """Network Slimming's sparsity term: L1 on every BatchNorm gamma."""
+    import keras
+
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization) and layer.scale:
+            layer.gamma.regularizer = keras.regularizers.L1(strength)
+
+
+def main(argv):
+    del argv
+    import keras
+
+    from tfprune import data
+    from tfprune.pipeline import train_prune_export, write_atomically
+
+    name = run_name() + ("_kd" if FLAGS.teacher else "")
+    report_path = os.path.join(FLAGS.results_dir, name + ".json")
+    if os.path.exists(report_path):
+        print(f"{report_path} exists; skipping.")
+        return
+    keras.utils.set_random_seed(FLAGS.seed)
+    width, target, settings = method_settings()
+    train, val = data.cifar10_splits(FLAGS.data_dir, FLAGS.val_size)
+    if FLAGS.train_limit:
+        train = train.take(FLAGS.train_limit)
+    train = data.training_pipeline(train.cache(), FLAGS.batch_size,
+                                   augment=data.augment_cifar,
+                                   seed=FLAGS.seed)
+    val = data.eval_pipeline(val.cache(), 256)
+    model = build(width)
+    if FLAGS.method == "slimming":
+        add_gamma_penalty(model, FLAGS.slimming_l1)
+    if FLAGS.teacher:
+        settings["teacher"] = keras.models.load_model(FLAGS.teacher)
+    work_dir = os.path.join("runs", "accuracy", name)
+    report = train_prune_export(
+        model, train, val, work_dir, target=target, metric=FLAGS.metric,
+        epochs=FLAGS.epochs, learning_rate=FLAGS.learning_rate,
+        tflm_samples=FLAGS.tflm_samples, verbose=2, **settings)
+    import tfprune
+
+    reference = tfprune.measure(build(FLAGS.width))
+    report.update({
+        "method": FLAGS.method,
+        "seed": FLAGS.seed,
+        "width": width,
+        "reference": reference,
+        "removed_vs_reference": {
+            m: 1 - report["after"][m] / reference[m] for m in reference},
+        "command": " ".join(sys.argv),
+        "teacher": FLAGS.teacher,
+    })
+    os.makedirs(FLAGS.results_dir, exist_ok=True)
+    shutil.copyfile(os.path.join(work_dir, "model_int8.tflite"),
+                    os.path.join(FLAGS.results_dir, name + ".tflite"))
+
+    def write(path):
+        with open(path, "w") as f:
+            json.dump(report, f, indent=1)
+
+    write_atomically(report_path, write)
+    print(json.dumps({k: report[k] for k in (
+        "removed_vs_reference", "val_accuracy_float",
+        "val_accuracy_int8_litert", "seconds")}, indent=1))
+
+
+if __name__ == "__main__":
+    app.run(main)

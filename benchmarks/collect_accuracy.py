@@ -1,0 +1,185 @@
+"""Collects the JSONs of benchmarks/accuracy.py into a table and plots.
+
+    python benchmarks/collect_accuracy.py --results_dir=benchmarks/results/accuracy
+
+Writes into --results_dir:
+  summary.md              one row per method and budget (mean over seeds, with
+                          every seed's value), the table README shows;
+  accuracy_vs_removed.png validation top-1 against the parameters removed;
+  widths.png              kept channels per layer, per method, vs the original;
+  epochs.png              validation and training accuracy per epoch, with the
+                          removed fraction, for every pruning run.
+"""
+
+import collections
+import glob
+import json
+import os
+
+from absl import app, flags
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("results_dir", "benchmarks/results/accuracy",
+                    "Folder of <method>_<metric><target>_s<seed>.json files.")
+
+ORDER = ("tfprune", "l1", "random", "slimming", "dcp", "thin", "unpruned")
+
+
+def load(results_dir):
+    runs = []
+    for path in sorted(glob.glob(os.path.join(results_dir, "*.json"))):
+        with open(path) as f:
+            report = json.load(f)
+        report["name"] = os.path.splitext(os.path.basename(path))[0]
+        runs.append(report)
+    return runs
+
+
+def groups(runs):
+    """`{(method, metric, target): [runs]}` in a stable order."""
+    grouped = collections.defaultdict(list)
+    for r in runs:
+        target = r["target"] if r["method"] not in ("thin", "unpruned") \
+            else r["name"].split("_")[1].removeprefix(r["metric"])
+        method = r["method"] + (" + KD" if r.get("teacher") else "")
+        grouped[(method, r["metric"], str(target))].append(r)
+
+    def order(item):
+        base = item[0][0].split(" ")[0]
+        return (ORDER.index(base) if base in ORDER else 99, item[0])
+
+    return dict(sorted(grouped.items(), key=order))
+
+
+def _mean(values):
+    values = [v for v in values if v is not None]
+    return sum(values) / len(values) if values else None
+
+
+def _pct(value):
+    return "n/a" if value is None else f"{100 * value:.2f}%"
+
+
+def table(runs):
+    lines = [
+        "| method | budget | seeds | params (removed) | MACs removed | "
+        "val top-1 float: mean (each seed) | int8 LiteRT | int8 TFLM | "
+        ".tflite bytes | minutes |",
+        "|---|---|---|---|---|---|---|---|---|---|"]
+    for (method, metric, target), rs in groups(runs).items():
+        removed = rs[0]["removed_vs_reference"]
+        each = ", ".join(f"{100 * r['val_accuracy_float']:.2f}" for r in rs)
+        tflm = _mean([r.get("val_accuracy_int8_tflm") for r in rs])
+        budget = "—" if method == "unpruned" else f"−{float(target):.0%} {metric}"
+        lines.append(
+            f"| {method} | {budget} | {len(rs)} | "
+            f"{rs[0]['after']['params']:,} (−{100 * removed['params']:.2f}%) | "
+            f"−{100 * removed['macs']:.1f}% | "
+            f"**{_pct(_mean([r['val_accuracy_float'] for r in rs]))}** "
+            f"({each}) | "
+            f"{_pct(_mean([r['val_accuracy_int8_litert'] for r in rs]))} | "
+            f"{_pct(tflm)} | {rs[0]['tflite_bytes']:,} | "
+            f"{_mean([r['seconds'] for r in rs]) / 60:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_accuracy(runs, path):
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for (method, metric, target), rs in groups(runs).items():
+        x = [100 * r["removed_vs_reference"]["params"] for r in rs]
+        y = [100 * r["val_accuracy_float"] for r in rs]
+        ax.scatter(x, y, label=f"{method} ({metric} {target})", s=30)
+    ax.set_xlabel("parameters removed (%)")
+    ax.set_ylabel("validation top-1 (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_widths(runs, path):
+    import matplotlib.pyplot as plt
+
+    pruned = [(k, rs) for k, rs in groups(runs).items() if rs[0]["layer_widths"]]
+    if not pruned:
+        return
+    layers = list(pruned[0][1][0]["layer_widths"])
+    fig, ax = plt.subplots(figsize=(8, 4))
+    ax.plot([pruned[0][1][0]["layer_widths"][n][1] for n in layers], "k--",
+            label="original")
+    for (method, metric, target), rs in pruned:
+        kept = [_mean([r["layer_widths"][n][0] for r in rs]) for n in layers]
+        ax.plot(kept, marker="o", ms=3, label=f"{method} ({metric} {target})")
+    ax.set_xticks(range(len(layers)))
+    ax.set_xticklabels(layers, rotation=60, ha="right", fontsize=7)
+    ax.set_ylabel("channels kept (mean over seeds)")
+    ax.set_yscale("log")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_epochs(runs, path):
+    import matplotlib.pyplot as plt
+
+    pruned = [r for r in runs if r["layer_widths"]]
+    if not pruned:
+        return
+    fig, axes = plt.subplots(len(pruned), 1, figsize=(7, 2.2 * len(pruned)),
+                             squeeze=False)
+    for ax, r in zip(axes[:, 0], pruned):
+        h = r["history"]
+        epochs = range(1, len(h["accuracy"]) + 1)
+        ax.plot(epochs, h["accuracy"], label="train")
+        ax.plot(epochs, h["val_accuracy"], label="validation")
+        ax.set_ylim(0, 1)
+        ax.set_title(r["name"], fontsize=8)
+        ax.set_ylabel("top-1", fontsize=8)
+        removed = [k for k in h if k.startswith("pruned_")]
+        if removed:
+            twin = ax.twinx()
+            twin.plot(epochs, h[removed[0]], "k:", label="removed")
+            twin.set_ylim(0, 1)
+            twin.set_ylabel("removed", fontsize=8)
+        ax.legend(fontsize=7, loc="lower left")
+    axes[-1, 0].set_xlabel("epoch")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def stability(runs):
+    """Largest (train − validation) accuracy gap per pruning run, in points."""
+    lines = []
+    for r in runs:
+        h = r["history"]
+        if not r["layer_widths"] or "val_accuracy" not in h:
+            continue
+        gaps = [t - v for t, v in zip(h["accuracy"], h["val_accuracy"])]
+        worst = max(range(len(gaps)), key=gaps.__getitem__)
+        lines.append(f"- {r['name']}: largest train − validation gap "
+                     f"{100 * gaps[worst]:.1f} pt (epoch {worst + 1})")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv):
+    del argv
+    runs = load(FLAGS.results_dir)
+    if not runs:
+        raise SystemExit(f"No run JSONs in {FLAGS.results_dir}.")
+    text = table(runs) + "\n" + stability(runs)
+    with open(os.path.join(FLAGS.results_dir, "summary.md"), "w") as f:
+        f.write(text)
+    plot_accuracy(runs, os.path.join(FLAGS.results_dir,
+                                     "accuracy_vs_removed.png"))
+    plot_widths(runs, os.path.join(FLAGS.results_dir, "widths.png"))
+    plot_epochs(runs, os.path.join(FLAGS.results_dir, "epochs.png"))
+    print(text)
+
+
+if __name__ == "__main__":
+    app.run(main)
