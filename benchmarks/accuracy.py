@@ -63,6 +63,9 @@ flags.DEFINE_float("ramp", 0.6, "tfprune/random/l1: ramp fraction.")
 flags.DEFINE_integer("tflm_samples", 200,
                      "Validation images scored in the TFLite Micro "
                      "interpreter (0: skip).")
+flags.DEFINE_bool("shrink_for_hold", False,
+                  "Train the shrunk model (not the masked one) once the "
+                  "masks are final.")
 flags.DEFINE_string("teacher", None,
                     "Optional trained .keras model to distill from (its "
                     "training epochs are not counted in --epochs).")
@@ -158,6 +161,7 @@ def main(argv):
     model = build(width)
     if FLAGS.method == "slimming":
         add_gamma_penalty(model, FLAGS.slimming_l1)
+    settings["shrink_for_hold"] = FLAGS.shrink_for_hold and target > 0
     if FLAGS.teacher:
         settings["teacher"] = keras.models.load_model(FLAGS.teacher)
     work_dir = os.path.join("runs", "accuracy", name)

@@ -41,7 +41,8 @@ def groups(runs):
     for r in runs:
         target = r["target"] if r["method"] not in ("thin", "unpruned") \
             else r["name"].split("_")[1].removeprefix(r["metric"])
-        method = r["method"] + (" + KD" if r.get("teacher") else "")
+        method = r["method"] + (" + KD" if r.get("teacher") else "") + (
+            " + shrunk hold" if r.get("shrink_for_hold") else "")
         grouped[(method, r["metric"], str(target))].append(r)
 
     def order(item):

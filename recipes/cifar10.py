@@ -43,6 +43,9 @@ flags.DEFINE_integer("epochs", 30, "Training epochs.")
 flags.DEFINE_enum("importance", "scores", ["scores", "l1", "bn", "random"],
                   "Channel ranking: learned gate scores, filter L1 norm, "
                   "BatchNorm |gamma|, or fixed random values.")
+flags.DEFINE_bool("shrink_for_hold", False,
+                  "Train the shrunk model (not the masked one) once the "
+                  "masks are final.")
 flags.DEFINE_string("teacher", None,
                     "Optional trained .keras model (same input, logits) to "
                     "distill from while pruning.")
@@ -87,7 +90,8 @@ def main(argv):
         metric=FLAGS.metric, epochs=FLAGS.epochs,
         learning_rate=FLAGS.learning_rate, tflm_samples=FLAGS.tflm_samples,
         importance=FLAGS.importance, warmup=FLAGS.warmup, ramp=FLAGS.ramp,
-        prune_options={"seed": FLAGS.seed}, teacher=teacher)
+        prune_options={"seed": FLAGS.seed}, teacher=teacher,
+        shrink_for_hold=FLAGS.shrink_for_hold)
     print_summary(report, (
         "before", "after", "removed", "val_accuracy_float",
         "val_accuracy_int8_litert", "val_accuracy_int8_tflm", "tflite_bytes",

@@ -6,6 +6,7 @@ accuracy, and write `model.keras`, `model_int8.tflite` and `report.json`.
 """
 
 import json
+import math
 import os
 import tempfile
 import time
@@ -46,6 +47,29 @@ def _write_bytes(data):
     return write
 
 
+class EpochTimer(keras.callbacks.Callback):
+    """Adds each epoch's wall time, in seconds, to the logs (`"seconds"`)."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["seconds"] = time.time() - self._start
+
+
+class StopAfterEpoch(keras.callbacks.Callback):
+    """Ends `fit` after epoch `last` (0-based)."""
+
+    def __init__(self, last):
+        super().__init__()
+        self.last = last
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch >= self.last:
+            self.model.stop_training = True
+
+
 def keras_accuracy(model, data):
     """Top-1 accuracy of a Keras model on a dataset of `(inputs, labels)`."""
     correct = total = 0
@@ -72,7 +96,8 @@ def train_prune_export(model, train, val, out_dir, target=0.94,
                        calibration_samples=200, verbose="auto",
                        importance="scores", warmup=0.1, ramp=0.6,
                        lr_warmup_epochs=1, prune_options=None, teacher=None,
-                       distill_temperature=4.0, distill_weight=0.5):
+                       distill_temperature=4.0, distill_weight=0.5,
+                       shrink_for_hold=False):
     """Trains `model` with pruning to `target`, then shrinks and exports it.
 
     Args:
@@ -102,6 +127,10 @@ def train_prune_export(model, train, val, out_dir, target=0.94,
             becomes `(1 - distill_weight) * cross-entropy + distill_weight
             * T^2 * KL(teacher / T || student / T)` with `T =
             distill_temperature`.
+        shrink_for_hold: once the masks are final, train the shrunk model
+            (fewer MACs, faster steps) for the hold epochs instead of the
+            masked full-width one. The optimizer restarts (same
+            learning-rate schedule, new momentum).
 
     Returns:
         The report, a dict (also written to `report.json`).
@@ -116,36 +145,75 @@ def train_prune_export(model, train, val, out_dir, target=0.94,
             "learning-rate and pruning schedules); apply "
             "tf.data.experimental.assert_cardinality(n) to it.")
     steps = epochs * steps_per_epoch
-    warmup_steps = min(int(lr_warmup_epochs * steps_per_epoch), steps - 1)
+    warmup_steps = max(min(int(lr_warmup_epochs * steps_per_epoch),
+                           steps - 1), 0)
     schedule = keras.optimizers.schedules.CosineDecay(
         0.0 if warmup_steps > 0 else learning_rate,
-        decay_steps=max(steps - max(warmup_steps, 0), 1),
+        decay_steps=max(steps - warmup_steps, 1),
         warmup_target=learning_rate if warmup_steps > 0 else None,
-        warmup_steps=max(warmup_steps, 0))
-    optimizer = keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True,
-                                     weight_decay=weight_decay)
-    trainer = net
-    if teacher is not None:
-        trainer = keras.distillation.Distiller(
-            teacher=teacher, student=net,
-            distillation_losses=keras.distillation.LogitsDistillation(
-                temperature=distill_temperature),
-            student_loss_weight=1.0 - distill_weight)
-    trainer.compile(
-        optimizer=optimizer,
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
+        warmup_steps=warmup_steps)
+
+    def compiled(student, first_step=0):
+        optimizer = keras.optimizers.SGD(schedule, momentum=0.9,
+                                         nesterov=True,
+                                         weight_decay=weight_decay)
+        trainer = student
+        if teacher is not None:
+            trainer = keras.distillation.Distiller(
+                teacher=teacher, student=student,
+                distillation_losses=keras.distillation.LogitsDistillation(
+                    temperature=distill_temperature),
+                student_loss_weight=1.0 - distill_weight)
+            # BackupAndRestore needs a built model.
+            shape = [1 if d is None else d for d in student.inputs[0].shape]
+            trainer(keras.ops.zeros(shape, student.inputs[0].dtype))
+        trainer.compile(
+            optimizer=optimizer,
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"])
+        if first_step:
+            optimizer.build(student.trainable_variables)
+            optimizer.iterations.assign(first_step)
+        return trainer
+
+    hold_epoch = epochs
+    if pruning and shrink_for_hold:
+        hold_epoch = min(epochs, math.ceil(round((warmup + ramp) * epochs, 6)))
     callbacks = [keras.callbacks.BackupAndRestore(
-        os.path.join(out_dir, "backup"))]
-    if pruning:
-        options = {"calibration_data": train, **(prune_options or {})}
-        callbacks.append(TargetRatio(target, metric=metric, warmup=warmup,
-                                     ramp=ramp, importance=importance,
-                                     verbose=1, **options))
-    history = trainer.fit(train, epochs=epochs, validation_data=val,
-                      callbacks=callbacks, verbose=verbose)
-    small = shrink(net) if pruning else net
+        os.path.join(out_dir, "backup")), EpochTimer()]
+    stage_one = os.path.join(out_dir, "masked.keras")
+    histories = []
+    if pruning and hold_epoch < epochs and os.path.exists(stage_one):
+        net = keras.models.load_model(stage_one)  # resumed after stage one
+    else:
+        if pruning:
+            options = {"calibration_data": train, **(prune_options or {})}
+            callbacks.append(TargetRatio(target, metric=metric,
+                                         warmup=warmup, ramp=ramp,
+                                         importance=importance, verbose=1,
+                                         **options))
+        if hold_epoch < epochs:
+            callbacks.append(StopAfterEpoch(hold_epoch - 1))
+        histories.append(compiled(net).fit(
+            train, epochs=epochs, validation_data=val, callbacks=callbacks,
+            verbose=verbose).history)
+        if hold_epoch < epochs:
+            write_atomically(stage_one, net.save)
+    if hold_epoch < epochs:
+        net_ratio = 1 - measure(net)[metric] / measure(model)[metric]
+        small = shrink(net)
+        history = compiled(small, hold_epoch * steps_per_epoch).fit(
+            train, epochs=epochs, initial_epoch=hold_epoch,
+            validation_data=val, verbose=verbose, callbacks=[
+                keras.callbacks.BackupAndRestore(
+                    os.path.join(out_dir, "backup_hold")),
+                EpochTimer()]).history
+        history["pruned_" + metric] = [net_ratio] * len(history["loss"])
+        histories.append(history)
+    history = {k: sum((h.get(k, []) for h in histories), [])
+               for k in histories[0]} if histories else {}
+    if hold_epoch == epochs:
+        small = shrink(net) if pruning else net
     float_accuracy = keras_accuracy(small, val)
     tflite = convert.to_tflite(small, representative=val,
                                num_samples=calibration_samples)
@@ -180,8 +248,9 @@ def train_prune_export(model, train, val, out_dir, target=0.94,
         "tflite_bytes": len(tflite),
         "tflm_arena_bytes": convert.tflm_arena_bytes(tflite),
         "tflite_ops": convert.model_ops(tflite),
+        "shrink_for_hold": hold_epoch < epochs,
         "history": {k: [float(v) for v in vals]
-                    for k, vals in history.history.items()},
+                    for k, vals in history.items()},
         "seconds": time.time() - started,
     }
     os.makedirs(out_dir, exist_ok=True)

@@ -1,0 +1,59 @@
+"""train_prune_export: the schedule options the recipes and benchmarks use."""
+
+import json
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import tfprune
+from tfprune.pipeline import train_prune_export
+
+
+def _digits():
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x = digits.images[..., None].astype("float32")
+    y = digits.target.astype("int32")
+    train = tf.data.Dataset.from_tensor_slices((x[:600], y[:600])).batch(50)
+    val = tf.data.Dataset.from_tensor_slices((x[1500:], y[1500:])).batch(100)
+    return train, val
+
+
+def test_shrink_for_hold_trains_the_small_model_in_the_hold(tmp_path):
+    train, val = _digits()
+    model = tfprune.models.small_cnn()
+    report = train_prune_export(
+        model, train, val, str(tmp_path), target=0.8, epochs=6,
+        learning_rate=0.05, tflm_samples=0, shrink_for_hold=True,
+        verbose=0)
+    assert report["shrink_for_hold"]
+    history = report["history"]
+    assert len(history["val_accuracy"]) == 6
+    assert len(history["seconds"]) == 6
+    # warm-up 10% + ramp 60% of 6 epochs: the last 1 epoch trains the
+    # shrunk model; the ratio stays at the target.
+    assert abs(history["pruned_params"][-1] - 0.8) <= 0.005
+    assert abs(report["removed"]["params"] - 0.8) <= 0.005
+    assert report["val_accuracy_float"] > 0.5
+    saved = keras.models.load_model(tmp_path / "model.keras")
+    assert saved.count_params() == report["after"]["params"]
+    assert os.path.exists(tmp_path / "masked.keras")
+    assert json.load(open(tmp_path / "report.json"))["shrink_for_hold"]
+
+
+def test_distillation_from_a_teacher(tmp_path):
+    train, val = _digits()
+    teacher = tfprune.models.small_cnn(name="teacher")
+    teacher.compile("adam", keras.losses.SparseCategoricalCrossentropy(True))
+    teacher.fit(train, epochs=2, verbose=0)
+    report = train_prune_export(
+        tfprune.models.small_cnn(), train, val, str(tmp_path), target=0.7,
+        epochs=3, learning_rate=0.05, tflm_samples=0, teacher=teacher,
+        verbose=0)
+    assert report["distillation"] == {"teacher": "teacher",
+                                      "temperature": 4.0, "weight": 0.5}
+    assert abs(report["removed"]["params"] - 0.7) <= 0.005
+    assert np.isfinite(report["history"]["loss"]).all()
