@@ -134,7 +134,9 @@ def add_gamma_penalty(model, strength):
 
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization) and layer.scale:
-            layer.gamma.regularizer = keras.regularizers.L1(strength)
+            # In the config too: tfprune.gate re-creates layers from it.
+            layer.gamma_regularizer = keras.regularizers.L1(strength)
+            layer.gamma.regularizer = layer.gamma_regularizer
 
 
 def main(argv):

@@ -154,16 +154,26 @@ def plot_epochs(runs, path):
 
 
 def stability(runs):
-    """Largest (train − validation) accuracy gap per pruning run, in points."""
+    """Largest (train − validation) accuracy gap of every pruning run, in
+    points, over the epochs whose masks changed (the ramp) and overall."""
     lines = []
     for r in runs:
         h = r["history"]
-        if not r["layer_widths"] or "val_accuracy" not in h:
+        removed = [v for k, v in h.items() if k.startswith("pruned_")]
+        if not r["layer_widths"] or "val_accuracy" not in h or not removed:
             continue
         gaps = [t - v for t, v in zip(h["accuracy"], h["val_accuracy"])]
+        ratios = removed[0]
+        ramp = [e for e in range(len(gaps)) if ratios[e] > 0 and (
+            e == 0 or ratios[e] != ratios[e - 1])]
         worst = max(range(len(gaps)), key=gaps.__getitem__)
-        lines.append(f"- {r['name']}: largest train − validation gap "
-                     f"{100 * gaps[worst]:.1f} pt (epoch {worst + 1})")
+        text = f"- {r['name']}: largest train − validation gap "
+        if ramp:
+            in_ramp = max(ramp, key=gaps.__getitem__)
+            text += (f"in the epochs whose masks changed {100 * gaps[in_ramp]:.1f}"
+                     f" pt (epoch {in_ramp + 1}); ")
+        lines.append(text + f"overall {100 * gaps[worst]:.1f} pt "
+                     f"(epoch {worst + 1})")
     return "\n".join(lines) + "\n"
 
 

@@ -20,9 +20,9 @@ flags.DEFINE_float("width", 0.25, "VGG-16-BN width multiplier.")
 flags.DEFINE_integer("batch_size", 128, "Batch size.")
 flags.DEFINE_integer("steps", 62, "Timed steps per measurement.")
 flags.DEFINE_integer("repeats", 5, "Measurements per variant.")
-# TargetRatio's default: 1/100 of the ramp; for a 15-epoch CIFAR-10 run
-# (352 steps per epoch, ramp 0.6) that is every 31 steps.
-flags.DEFINE_integer("update_every", 31, "Mask update interval for (c).")
+# TargetRatio's default: 1/100 of the ramp; for a 30-epoch CIFAR-10 run
+# (352 steps per epoch, ramp 0.6) that is every 63 steps (31 for 15 epochs).
+flags.DEFINE_integer("update_every", 63, "Mask update interval for (c).")
 FLAGS = flags.FLAGS
 
 
