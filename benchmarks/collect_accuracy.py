@@ -117,7 +117,6 @@ def plot_widths(runs, path):
     ax.set_xticks(range(len(layers)))
     ax.set_xticklabels(layers, rotation=60, ha="right", fontsize=7)
     ax.set_ylabel("channels kept (mean over seeds)")
-    ax.set_yscale("log")
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -18,7 +18,8 @@ flags.DEFINE_enum("metric", "params", ["params", "macs", "channels"],
                   "What the target counts.")
 flags.DEFINE_integer("epochs", 30, "Training epochs.")
 flags.DEFINE_integer("batch_size", 64, "Batch size.")
-flags.DEFINE_float("learning_rate", 0.05, "Initial SGD learning rate.")
+flags.DEFINE_float("learning_rate", 0.05, "Peak SGD learning rate (linear warm-up "
+                   "over the first epoch, then cosine decay).")
 flags.DEFINE_integer("val_size", 297, "Examples held out for validation.")
 flags.DEFINE_integer("seed", 0, "Random seed.")
 flags.DEFINE_string("out_dir", "runs/digits", "Output folder.")

@@ -1,0 +1,57 @@
+"""The accuracy harness and its collector, end to end on a tiny data set."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+from helpers_data import write_image_folder
+
+
+def _run(script, *flags, cwd):
+    result = subprocess.run(
+        [sys.executable, os.path.join(REPO, "benchmarks", script), *flags],
+        cwd=cwd, capture_output=True, text=True, timeout=900,
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("accuracy")
+    write_image_folder(str(tmp / "cifar"), 96)
+    out = tmp / "results"
+    for method in ("tfprune", "thin", "slimming"):
+        _run("accuracy.py", f"--method={method}", "--width=0.0625",
+             "--epochs=2", "--batch_size=16", "--val_size=32",
+             "--tflm_samples=0", f"--data_dir={tmp / 'cifar'}",
+             f"--results_dir={out}", cwd=tmp)
+    return out
+
+
+def test_every_run_writes_its_json_and_tflite(results):
+    names = sorted(os.listdir(results))
+    for method in ("tfprune", "thin", "slimming"):
+        assert f"{method}_params0.94_s0.json" in names
+        assert f"{method}_params0.94_s0.tflite" in names
+    tfprune_run = json.load(open(results / "tfprune_params0.94_s0.json"))
+    assert abs(tfprune_run["removed_vs_reference"]["params"] - 0.94) <= 0.005
+    thin = json.load(open(results / "thin_params0.94_s0.json"))
+    # The thin model fits the same budget, measured against the same model.
+    assert thin["after"]["params"] <= tfprune_run["reference"]["params"] * 0.06
+    assert thin["reference"] == tfprune_run["reference"]
+
+
+def test_collector_writes_the_table_and_plots(results):
+    text = _run("collect_accuracy.py", f"--results_dir={results}",
+                cwd=results)
+    rows = [line for line in text.splitlines() if line.startswith("| ")]
+    assert [r.split("|")[1].strip() for r in rows[1:]] == [
+        "tfprune", "slimming", "thin"]
+    for name in ("summary.md", "accuracy_vs_removed.png", "widths.png",
+                 "epochs.png"):
+        assert os.path.getsize(results / name) > 0
