@@ -73,6 +73,48 @@ class StopAfterEpoch(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+def learning_rate_schedule(peak, steps, warmup_steps):
+    """Linear warm-up from 0 to `peak` over `warmup_steps`, then a cosine
+    decay to 0 at `steps`."""
+    warmup_steps = max(min(warmup_steps, steps - 1), 0)
+    return keras.optimizers.schedules.CosineDecay(
+        0.0 if warmup_steps > 0 else peak,
+        decay_steps=max(steps - warmup_steps, 1),
+        warmup_target=peak if warmup_steps > 0 else None,
+        warmup_steps=warmup_steps)
+
+
+def _compile(student, schedule, weight_decay, distill=None, first_step=0):
+    """Compiles `student` for training (SGD + Nesterov, cross-entropy).
+
+    `distill = (teacher, temperature, weight)` wraps it in a
+    `keras.distillation.Distiller`; `first_step` starts the learning-rate
+    schedule there (to continue a run with a new model). Returns the model
+    to `fit`.
+    """
+    optimizer = keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True,
+                                     weight_decay=weight_decay)
+    trainer = student
+    if distill is not None:
+        teacher, temperature, weight = distill
+        trainer = keras.distillation.Distiller(
+            teacher=teacher, student=student,
+            distillation_losses=keras.distillation.LogitsDistillation(
+                temperature=temperature),
+            student_loss_weight=1.0 - weight)
+        # BackupAndRestore needs a built model.
+        shape = [1 if d is None else d for d in student.inputs[0].shape]
+        trainer(keras.ops.zeros(shape, student.inputs[0].dtype))
+    trainer.compile(
+        optimizer=optimizer,
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"])
+    if first_step:
+        optimizer.build(student.trainable_variables)
+        optimizer.iterations.assign(first_step)
+    return trainer
+
+
 def keras_accuracy(model, data):
     """Top-1 accuracy of a Keras model on a dataset of `(inputs, labels)`."""
     correct = total = 0
@@ -115,7 +157,7 @@ def train_prune_export(model, train, val, out_dir, target=0.94,
         epochs: training epochs (warm-up, ramp and hold included).
         learning_rate: peak SGD learning rate, reached linearly over
             `lr_warmup_epochs`, then cosine decay to 0.
-        weight_decay: SGD weight decay (not applied to gate scores).
+        weight_decay: SGD weight decay.
         tflm_samples: validation examples to run in the TFLite Micro
             interpreter (slow reference kernels); 0 skips it.
         calibration_samples: examples for int8 calibration.
@@ -148,36 +190,13 @@ def train_prune_export(model, train, val, out_dir, target=0.94,
             "learning-rate and pruning schedules); apply "
             "tf.data.experimental.assert_cardinality(n) to it.")
     steps = epochs * steps_per_epoch
-    warmup_steps = max(min(int(lr_warmup_epochs * steps_per_epoch),
-                           steps - 1), 0)
-    schedule = keras.optimizers.schedules.CosineDecay(
-        0.0 if warmup_steps > 0 else learning_rate,
-        decay_steps=max(steps - warmup_steps, 1),
-        warmup_target=learning_rate if warmup_steps > 0 else None,
-        warmup_steps=warmup_steps)
+    schedule = learning_rate_schedule(learning_rate, steps,
+                                      int(lr_warmup_epochs * steps_per_epoch))
+    distill = None if teacher is None else (
+        teacher, distill_temperature, distill_weight)
 
     def compiled(student, first_step=0):
-        optimizer = keras.optimizers.SGD(schedule, momentum=0.9,
-                                         nesterov=True,
-                                         weight_decay=weight_decay)
-        trainer = student
-        if teacher is not None:
-            trainer = keras.distillation.Distiller(
-                teacher=teacher, student=student,
-                distillation_losses=keras.distillation.LogitsDistillation(
-                    temperature=distill_temperature),
-                student_loss_weight=1.0 - distill_weight)
-            # BackupAndRestore needs a built model.
-            shape = [1 if d is None else d for d in student.inputs[0].shape]
-            trainer(keras.ops.zeros(shape, student.inputs[0].dtype))
-        trainer.compile(
-            optimizer=optimizer,
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            metrics=["accuracy"])
-        if first_step:
-            optimizer.build(student.trainable_variables)
-            optimizer.iterations.assign(first_step)
-        return trainer
+        return _compile(student, schedule, weight_decay, distill, first_step)
 
     hold_epoch = epochs
     if pruning and shrink_for_hold:
