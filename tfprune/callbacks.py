@@ -80,7 +80,8 @@ class TargetRatio(keras.callbacks.Callback):
 
     >>> gated = tfprune.gate(model)
     >>> gated.compile("sgd", "sparse_categorical_crossentropy")
-    >>> gated.fit(x, y, epochs=30, callbacks=[tfprune.TargetRatio(0.94)])
+    >>> gated.fit(train, epochs=30, validation_data=val, callbacks=[
+    ...     tfprune.TargetRatio(0.94, calibration_data=train)])
     >>> small = tfprune.shrink(gated)
     """
 
