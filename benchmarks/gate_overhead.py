@@ -5,7 +5,10 @@
 Runs, interleaved in one process, `fit` on the same random batch stream for
 (a) the plain model, (b) the gated model, (c) the gated model with
 TargetRatio updating the masks every --update_every steps (the ramp phase,
-the most expensive one), and prints median step times and ratios.
+the most expensive one), (d) the gated model with its masks at --hold_ratio
+of the parameters removed (the hold phase, masked), and (e) that model
+shrunk (what `shrink_for_hold=True` trains in the hold), and prints median
+step times and ratios.
 """
 
 import os
@@ -23,6 +26,7 @@ flags.DEFINE_integer("repeats", 5, "Measurements per variant.")
 # TargetRatio's default: 1/100 of the ramp; for a 30-epoch CIFAR-10 run
 # (352 steps per epoch, ramp 0.6) that is every 63 steps (31 for 15 epochs).
 flags.DEFINE_integer("update_every", 63, "Mask update interval for (c).")
+flags.DEFINE_float("hold_ratio", 0.94, "Params removed in (d) and (e).")
 FLAGS = flags.FLAGS
 
 
@@ -63,11 +67,17 @@ def main(argv):
 
     plain = compiled(tfprune.models.vgg16_cifar(width=FLAGS.width))
     gated = compiled(tfprune.gate(plain))
+    held = tfprune.gate(plain)
+    tfprune.prune_now(held, FLAGS.hold_ratio, importance="l1")
+    shrunk = compiled(tfprune.shrink(held))
+    held = compiled(held)
     variants = {
         "plain": (plain, []),
         "gated": (gated, []),
         "gated+TargetRatio": (gated, [tfprune.TargetRatio(
             0.94, warmup=0.0, ramp=1.0, update_every=FLAGS.update_every)]),
+        "masked (hold)": (held, []),
+        "shrunk (hold)": (shrunk, []),
     }
     for model, _ in variants.values():  # trace and warm up
         model.fit(data, steps_per_epoch=3, epochs=1, verbose=0)

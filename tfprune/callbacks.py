@@ -208,8 +208,7 @@ class TargetRatio(keras.callbacks.Callback):
 
     def _fold(self, step):
         """Folds the gates' saliency since the last fold into their scores."""
-        if self.importance == "scores" and self._last_fold is not None \
-                and step > self._last_fold:
+        if self._last_fold is not None and step > self._last_fold:
             self._plan.fold_saliency(step - self._last_fold,
                                      self.saliency_decay)
         self._last_fold = step
