@@ -153,13 +153,9 @@ def main(argv):
         return
     keras.utils.set_random_seed(FLAGS.seed)
     width, target, settings = method_settings()
-    train, val = data.cifar10_splits(FLAGS.data_dir, FLAGS.val_size)
-    if FLAGS.train_limit:
-        train = train.take(FLAGS.train_limit)
-    train = data.training_pipeline(train.cache(), FLAGS.batch_size,
-                                   augment=data.augment_cifar,
-                                   seed=FLAGS.seed)
-    val = data.eval_pipeline(val.cache(), 256)
+    train, val = data.cifar10_pipelines(
+        FLAGS.data_dir, FLAGS.val_size, FLAGS.batch_size, FLAGS.seed,
+        FLAGS.train_limit)
     model = build(width)
     if FLAGS.method == "slimming":
         add_gamma_penalty(model, FLAGS.slimming_l1)

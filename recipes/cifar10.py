@@ -75,13 +75,9 @@ def main(argv):
     from tfprune.pipeline import print_summary, train_prune_export
 
     keras.utils.set_random_seed(FLAGS.seed)
-    train, val = data.cifar10_splits(FLAGS.data_dir, FLAGS.val_size)
-    if FLAGS.train_limit:
-        train = train.take(FLAGS.train_limit)
-    train = data.training_pipeline(train.cache(), FLAGS.batch_size,
-                                   augment=data.augment_cifar,
-                                   seed=FLAGS.seed)
-    val = data.eval_pipeline(val.cache(), 256)
+    train, val = data.cifar10_pipelines(
+        FLAGS.data_dir, FLAGS.val_size, FLAGS.batch_size, FLAGS.seed,
+        FLAGS.train_limit)
     model = MODELS[FLAGS.model](FLAGS.width)
     teacher = keras.models.load_model(FLAGS.teacher) if FLAGS.teacher \
         else None

@@ -191,6 +191,21 @@ def training_pipeline(train, batch_size, augment=None, shuffle=10000,
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
+def cifar10_pipelines(data_dir=None, val_size=5000, batch_size=128,
+                      seed=0, train_limit=0):
+    """Batched CIFAR-10 `(train, val)` as the recipes and benchmarks use it.
+
+    Training batches are shuffled and augmented (`augment_cifar`);
+    `train_limit` keeps only that many training examples (0: all).
+    """
+    train, val = cifar10_splits(data_dir, val_size)
+    if train_limit:
+        train = train.take(train_limit)
+    train = training_pipeline(train.cache(), batch_size,
+                              augment=augment_cifar, seed=seed)
+    return train, eval_pipeline(val.cache(), 256)
+
+
 def eval_pipeline(ds, batch_size):
     return ds.map(lambda x, y: (tf.cast(x, tf.float32), y)).batch(
         batch_size).prefetch(tf.data.AUTOTUNE)
