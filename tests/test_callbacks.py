@@ -233,7 +233,12 @@ def test_backup_and_restore_resumes_the_schedule(tmp_path):
     ({"ratio": 0.5, "min_channels": -1}, r"Received: min_channels=-1"),
     ({"ratio": 0.5, "calibration_steps": 0}, r"Received: calibration_steps=0"),
     ({"ratio": 0.5, "saliency_decay": 1.5}, r"Received: saliency_decay=1.5"),
-    ({"ratio": 0.5, "saliency_decay": 1}, r"must be below 1"),
+    ({"ratio": 0.5, "saliency_decay": 1},
+     r"below 1 \(1 would ignore every new saliency\)\. "
+     r"Received: saliency_decay=1"),
+    ({"ratio": 0.5, "hold_updates": "yes"}, r"Received: hold_updates='yes'"),
+    ({"ratio": 0.5, "cost_aware": 1}, r"Received: cost_aware=1"),
+    ({"ratio": 0.5, "seed": 1.5}, r"Received: seed=1.5"),
 ])
 def test_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -106,11 +106,20 @@ class TargetRatio(keras.callbacks.Callback):
         check_positive_int("min_channels", min_channels)
         check_criterion(importance)
         check_positive_int("calibration_steps", calibration_steps)
-        _check_fraction("saliency_decay", saliency_decay)
-        if saliency_decay == 1:
+        if isinstance(saliency_decay, bool) or not isinstance(
+                saliency_decay, (int, float)) or not 0 <= saliency_decay < 1:
             raise ValueError(
-                "`saliency_decay` must be below 1 (1 would ignore every new "
-                "saliency). Received: saliency_decay=1")
+                "`saliency_decay` is the weight of the old score and must be "
+                "at least 0 and below 1 (1 would ignore every new saliency)."
+                f" Received: saliency_decay={saliency_decay!r}")
+        for name, flag in (("hold_updates", hold_updates),
+                           ("cost_aware", cost_aware)):
+            if not isinstance(flag, bool):
+                raise ValueError(f"`{name}` must be True or False. "
+                                 f"Received: {name}={flag!r}")
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ValueError(
+                f"`seed` must be an integer. Received: seed={seed!r}")
         self.ratio = float(ratio)
         self.metric = metric
         self.warmup = float(warmup)
@@ -122,8 +131,8 @@ class TargetRatio(keras.callbacks.Callback):
         self.calibration_data = calibration_data
         self.calibration_steps = calibration_steps
         self.saliency_decay = float(saliency_decay)
-        self.hold_updates = bool(hold_updates)
-        self.cost_aware = bool(cost_aware)
+        self.hold_updates = hold_updates
+        self.cost_aware = cost_aware
         self.seed = seed
         self.verbose = verbose
 
