@@ -22,7 +22,7 @@ first epoch to --learning_rate, then cosine decay to 0):
 
 Writes `<method>_<metric><target>_s<seed>.json` and `.tflite` into
 --results_dir (the training folder with its resumable backup goes to
-runs/accuracy/). A run whose JSON exists is skipped.
+runs/accuracy/<results folder name>/). A run whose JSON exists is skipped.
 
     python benchmarks/accuracy.py --method=tfprune --seed=0 \
         --data_dir=../shared/datasets/cifar10 --width=0.25 --epochs=30
@@ -162,7 +162,10 @@ def main(argv):
     settings["shrink_for_hold"] = FLAGS.shrink_for_hold and target > 0
     if FLAGS.teacher:
         settings["teacher"] = keras.models.load_model(FLAGS.teacher)
-    work_dir = os.path.join("runs", "accuracy", name)
+    # One work folder per results folder: a 30-epoch run must not resume
+    # from the backup of a 15-epoch one.
+    work_dir = os.path.join("runs", "accuracy", os.path.basename(
+        os.path.normpath(FLAGS.results_dir)), name)
     report = train_prune_export(
         model, train, val, work_dir, target=target, metric=FLAGS.metric,
         epochs=FLAGS.epochs, learning_rate=FLAGS.learning_rate,
