@@ -20,6 +20,7 @@ setup(
         "numpy>=1.26,<3",
         "ai-edge-litert>=2.0,<3",
         "tflite-micro>=0.dev20250101",
+        "tflite>=2.18,<3",
         "absl-py>=2.1,<3",
     ],
     entry_points={"console_scripts": ["tfprune=tfprune.__main__:run"]},

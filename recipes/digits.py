@@ -42,15 +42,17 @@ def main(argv):
     order = np.random.default_rng(FLAGS.seed).permutation(len(x))
     x, y = x[order], y[order]
     n = len(x) - FLAGS.val_size
-    train = tf.data.Dataset.from_tensor_slices((x[:n], y[:n])).shuffle(
-        n, seed=FLAGS.seed).batch(FLAGS.batch_size)
+    # Same order in every epoch E of a run, resumed or not.
+    shuffle = tfprune.EpochShuffle(seed=FLAGS.seed)
+    train = shuffle(tf.data.Dataset.from_tensor_slices((x[:n], y[:n])),
+                    buffer_size=n).batch(FLAGS.batch_size)
     val = tf.data.Dataset.from_tensor_slices((x[n:], y[n:])).batch(256)
     model = tfprune.models.small_cnn(input_shape=(8, 8, 1), num_classes=10,
                                      pixel_max=16.0)
     report = train_prune_export(
         model, train, val, FLAGS.out_dir, target=FLAGS.target,
         metric=FLAGS.metric, epochs=FLAGS.epochs,
-        learning_rate=FLAGS.learning_rate, verbose=2)
+        learning_rate=FLAGS.learning_rate, verbose=2, callbacks=[shuffle])
     print_summary(report, (
         "removed", "val_accuracy_float", "val_accuracy_int8_litert",
         "val_accuracy_int8_tflm", "tflite_bytes", "layer_widths"),

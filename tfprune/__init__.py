@@ -15,6 +15,7 @@ from tfprune import models
 from tfprune.callbacks import TargetRatio
 from tfprune.convert import evaluate_tflite, to_tflite
 from tfprune.cost import measure
+from tfprune.data import EpochShuffle
 from tfprune.deploy import ExportError, export
 from tfprune.gates import ChannelGate
 from tfprune.gating import gate
@@ -27,7 +28,8 @@ from tfprune.surgery import shrink
 __version__ = "0.1.0"
 
 __all__ = [
-    "BudgetError", "ChannelGate", "ChannelwiseRule", "ExportError",
+    "BudgetError", "ChannelGate", "ChannelwiseRule", "EpochShuffle",
+    "ExportError",
     "GraphError", "LayerRule", "TargetRatio", "evaluate_tflite", "export",
     "gate", "measure", "models", "prune_now", "register_rule", "shrink",
     "to_tflite",

@@ -8,6 +8,7 @@
 `--evaluation` a `.npz` with arrays `x` and `y`.
 """
 
+import os
 import sys
 
 from absl import app, flags
@@ -32,6 +33,10 @@ def _main(argv):
     for name in ("model", "out_dir", "representative"):
         if not getattr(FLAGS, name):
             raise app.UsageError(f"--{name} is required.")
+    for name in ("model", "representative", "labels", "evaluation"):
+        path = getattr(FLAGS, name)
+        if path and not os.path.isfile(path):
+            raise app.UsageError(f"--{name}: no file at '{path}'.")
     import keras
     import numpy as np
 

@@ -1,9 +1,12 @@
 """`TargetRatio`: prune during `fit` to an exact compression ratio."""
 
 import keras
-from keras.src.utils import io_utils
+import numpy as np
+import tensorflow as tf
+from absl import logging
 
 from tfprune import batchnorm
+from tfprune import data as data_lib
 from tfprune import pruning
 from tfprune.cost import check_metric
 from tfprune.importance import check_criterion
@@ -16,6 +19,30 @@ def _check_fraction(name, value):
         raise ValueError(
             f"`{name}` is a fraction of training and must be between 0 and "
             f"1. Received: {name}={value!r}")
+
+
+def _print(message):
+    """Prints like Keras' own progress output: to stdout, or to the absl
+    log when `keras.config.disable_interactive_logging()` was called."""
+    if keras.config.is_interactive_logging_enabled():
+        print(f"\n{message}", flush=True)
+    else:
+        logging.info(message)
+
+
+def _check_calibration_data(data):
+    """`data` as a batched `tf.data.Dataset` (None stays None)."""
+    if data is None or isinstance(data, tf.data.Dataset):
+        return data
+    if isinstance(data, np.ndarray):
+        return tf.data.Dataset.from_tensor_slices(data).batch(32)
+    if isinstance(data, tuple) and len(data) == 2 and all(
+            isinstance(a, np.ndarray) for a in data):
+        return tf.data.Dataset.from_tensor_slices(data).batch(32)
+    raise ValueError(
+        "`calibration_data` must be training inputs: a batched "
+        "tf.data.Dataset, a NumPy array of inputs or a tuple (inputs, "
+        f"labels) of arrays. Received: {type(data).__name__}")
 
 
 class TargetRatio(keras.callbacks.Callback):
@@ -61,10 +88,11 @@ class TargetRatio(keras.callbacks.Callback):
             (fixed random values, an ablation). With `warmup=2/3, ramp=0`
             and `"l1"` this is one-shot L1 pruning followed by fine-tuning,
             for baselines.
-        calibration_data: optional batched training data (a
-            `tf.data.Dataset` or an iterable of batches of inputs or
-            `(inputs, labels)`) to re-estimate BatchNormalization
-            statistics from after the masks changed. Default None.
+        calibration_data: optional training data to re-estimate
+            BatchNormalization statistics from after the masks changed: a
+            batched `tf.data.Dataset` of inputs or `(inputs, labels)`, a
+            NumPy array of inputs or a tuple `(inputs, labels)` of arrays
+            (cut into batches of 32). Default None.
         calibration_steps: batches averaged per re-estimation. Default 20.
         saliency_decay: weight of the old score when the new saliency is
             folded in, at every update. Default 0.9.
@@ -128,7 +156,7 @@ class TargetRatio(keras.callbacks.Callback):
         self.round_to = round_to
         self.min_channels = min_channels
         self.importance = importance
-        self.calibration_data = calibration_data
+        self.calibration_data = _check_calibration_data(calibration_data)
         self.calibration_steps = calibration_steps
         self.saliency_decay = float(saliency_decay)
         self.hold_updates = hold_updates
@@ -153,6 +181,9 @@ class TargetRatio(keras.callbacks.Callback):
         self._plan = pruning.BudgetPlan(
             self._gated(), self.metric, self.round_to, self.min_channels,
             self.importance, seed=self.seed, cost_aware=self.cost_aware)
+        if self.calibration_data is not None:
+            data_lib.check_data(self.calibration_data, self._gated(),
+                                what="calibration data")
         self._epochs = self.params.get("epochs") or 1
         self._steps = self.params.get("steps")
         self._epoch = 0
@@ -183,14 +214,16 @@ class TargetRatio(keras.callbacks.Callback):
 
     def _say(self, phase, message):
         if self.verbose and phase != self._phase:
-            io_utils.print_msg(f"\nTargetRatio: {message}")
+            _print(f"TargetRatio: {message}")
         self._phase = phase
 
     def on_train_batch_begin(self, batch, logs=None):
         progress = self._progress(batch)
         step = int(round(progress * self._epochs * (self._steps or 1)))
-        due = self._last_update is None or \
-            step - self._last_update >= self._interval()
+        # Updates fall on multiples of the interval, counted from the first
+        # step of training, so a run resumed by BackupAndRestore updates at
+        # the same steps as an uninterrupted one.
+        due = step != self._last_update and step % self._interval() == 0
         if due:
             self._fold(step)
         if progress < self.warmup:
@@ -216,10 +249,17 @@ class TargetRatio(keras.callbacks.Callback):
             self._last_update = step
 
     def _fold(self, step):
-        """Folds the gates' saliency since the last fold into their scores."""
-        if self._last_fold is not None and step > self._last_fold:
-            self._plan.fold_saliency(step - self._last_fold,
-                                     self.saliency_decay)
+        """Folds the gates' saliency since the last fold into their scores.
+
+        After a resume the last fold is the previous multiple of the
+        interval (the saliency gathered since then was restored with the
+        model's variables).
+        """
+        last = self._last_fold
+        if last is None:
+            last = max(step - self._interval(), 0)
+        if step > last:
+            self._plan.fold_saliency(step - last, self.saliency_decay)
         self._last_fold = step
 
     def _apply(self, ratio, exact=True):
@@ -234,6 +274,15 @@ class TargetRatio(keras.callbacks.Callback):
         self._holding = True
 
     def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.isfinite(np.asarray(loss)).all():
+            raise FloatingPointError(
+                f"TargetRatio: the loss became {float(np.asarray(loss))} at "
+                f"epoch {self._epoch + 1}, step {batch + 1}; masks left as "
+                f"they were ({self._plan.removed_ratio():.2%} of "
+                f"{self.metric} removed). Lower the learning rate; with "
+                "keras.callbacks.BackupAndRestore the next fit resumes from "
+                "the last epoch that ended.")
         if not self._steps:
             self._batches_seen = max(self._batches_seen, batch + 1)
 
@@ -245,10 +294,7 @@ class TargetRatio(keras.callbacks.Callback):
         if self.calibration_data is None or not self._masks_changed:
             return
         if self._batches is None:
-            data = self.calibration_data
-            if hasattr(data, "repeat"):
-                data = data.repeat()
-            self._batches = iter(data)
+            self._batches = iter(self.calibration_data.repeat())
         batchnorm.recalibrate(self._gated(), self._batches,
                               self.calibration_steps)
         self._masks_changed = False

@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfprune import data as data_lib
-from tfprune.validation import check_positive_int
+from tfprune.validation import check_finite_weights, check_positive_int
 
 TARGETS = ("mcu", "mobile")
 RUNTIMES = ("litert", "tflm")
@@ -40,6 +40,10 @@ def to_tflite(model, representative, target="mcu", num_samples=200):
     Returns:
         The `.tflite` model as `bytes`.
 
+    Raises:
+        ValueError: bad `target`, `num_samples` or `representative` data,
+            or a weight holds NaN or infinite values.
+
     Example:
 
     >>> tflite_bytes = tfprune.to_tflite(small, representative=x_val[:200])
@@ -50,6 +54,7 @@ def to_tflite(model, representative, target="mcu", num_samples=200):
             f"Unknown target. Expected one of {TARGETS}. "
             f"Received: target={target!r}")
     check_positive_int("num_samples", num_samples)
+    check_finite_weights(model, "tfprune.to_tflite")
     generator = data_lib.representative_dataset(representative, model,
                                                 num_samples)
     spec = model.inputs[0]
@@ -115,6 +120,20 @@ def _dequantize(q, details):
     return (q.astype(np.float32) - zero_point) * scale
 
 
+def check_tflite(tflite_bytes):
+    """Raises ValueError unless `tflite_bytes` is a `.tflite` flatbuffer."""
+    if not isinstance(tflite_bytes, (bytes, bytearray)):
+        raise TypeError(
+            "Expected the .tflite model as bytes (e.g. from "
+            "tfprune.to_tflite, or open(path, 'rb').read()). Received: "
+            f"{type(tflite_bytes).__name__}")
+    if len(tflite_bytes) < 8 or tflite_bytes[4:8] != b"TFL3":
+        raise ValueError(
+            f"The {len(tflite_bytes)} bytes given are not a TFLite model (a "
+            "TFLite flatbuffer carries the identifier 'TFL3' at offset 4; "
+            f"these have {bytes(tflite_bytes[4:8])!r}).")
+
+
 def run_tflite(tflite_bytes, inputs, runtime="litert", num_threads=1,
                arena_size=None):
     """Runs an int8 model on float inputs one example at a time.
@@ -139,6 +158,7 @@ def run_tflite(tflite_bytes, inputs, runtime="litert", num_threads=1,
             f"Received: runtime={runtime!r}")
     check_positive_int("num_threads", num_threads)
     check_positive_int("arena_size", arena_size, allow_none=True)
+    check_tflite(tflite_bytes)
     if runtime == "litert":
         interpreter = _LiteRT(tflite_bytes, num_threads)
     else:
@@ -201,11 +221,29 @@ def _quiet_stderr():
 
 
 def model_ops(tflite_bytes):
-    """Sorted names of the builtin operators a `.tflite` model uses."""
-    from ai_edge_litert.interpreter import Interpreter
+    """Sorted names of the operators a `.tflite` model runs.
 
-    interpreter = Interpreter(model_content=tflite_bytes)
-    return sorted({op["op_name"] for op in interpreter._get_ops_details()})
+    Read from the flatbuffer with the `tflite` package (the TFLite schema,
+    public and versioned): builtin operators by name (`"CONV_2D"`), custom
+    ones by their custom code.
+    """
+    import tflite
+    from tflite.utils import opcode2name
+
+    check_tflite(tflite_bytes)
+    model = tflite.Model.GetRootAsModel(bytearray(tflite_bytes), 0)
+    names = set()
+    for s in range(model.SubgraphsLength()):
+        subgraph = model.Subgraphs(s)
+        for o in range(subgraph.OperatorsLength()):
+            code = model.OperatorCodes(subgraph.Operators(o).OpcodeIndex())
+            # Codes above 127 live in BuiltinCode only (schema v3a).
+            builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+            if builtin == tflite.BuiltinOperator.CUSTOM:
+                names.add(code.CustomCode().decode())
+            else:
+                names.add(opcode2name(builtin))
+    return sorted(names)
 
 
 def tflm_arena_bytes(tflite_bytes, upper=64 * 1024 * 1024, granularity=16):
@@ -224,6 +262,7 @@ def tflm_arena_bytes(tflite_bytes, upper=64 * 1024 * 1024, granularity=16):
 
     check_positive_int("upper", upper)
     check_positive_int("granularity", granularity)
+    check_tflite(tflite_bytes)
 
     def runs(arena):
         try:

@@ -6,8 +6,11 @@ TFRecord shards (`image/encoded`, `image/class/label`).
 
 import os
 
+import keras
 import numpy as np
 import tensorflow as tf
+
+from tfprune.validation import check_positive_int
 
 
 def _as_numpy(x):
@@ -110,6 +113,70 @@ def representative_dataset(data, model, num_samples=200):
     return generate
 
 
+class EpochShuffle(keras.callbacks.Callback):
+    """Shuffles training data in an order fixed by the seed and the epoch.
+
+    `Dataset.shuffle` draws a new order for every pass over the data from
+    a random state that `keras.callbacks.BackupAndRestore` does not save, so
+    a run resumed after an interruption sees other batches than an
+    uninterrupted one. Data shuffled by an `EpochShuffle` (also a callback
+    of the same `fit`) is in the same order in epoch E of both runs: the
+    examples are cut into blocks of `buffer_size` consecutive ones, and each
+    block is permuted by a stateless random shuffle seeded with
+    `(seed, epoch, block)`. With `buffer_size` at least the dataset's size
+    the whole dataset is permuted.
+
+    Args:
+        seed: an integer; the same seed gives the same orders.
+
+    Example:
+
+    >>> shuffle = tfprune.EpochShuffle(seed=0)
+    >>> train = shuffle(tf.data.Dataset.from_tensor_slices((x, y)),
+    ...                 buffer_size=len(x)).batch(64)
+    >>> model.fit(train, epochs=30, callbacks=[
+    ...     shuffle, keras.callbacks.BackupAndRestore("backup")])
+    """
+
+    def __init__(self, seed=0):
+        super().__init__()
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ValueError(
+                f"`seed` must be an integer. Received: seed={seed!r}")
+        self.seed = seed
+        self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False,
+                                 name="epoch_shuffle_epoch")
+
+    def __call__(self, dataset, buffer_size):
+        """Returns `dataset` (unbatched) in this epoch's order."""
+        if not isinstance(dataset, tf.data.Dataset):
+            raise TypeError(
+                "EpochShuffle shuffles a tf.data.Dataset. Received: "
+                f"{type(dataset).__name__}")
+        check_positive_int("buffer_size", buffer_size)
+        seed, epoch = tf.constant(self.seed, tf.int64), self.epoch
+
+        def permuted(index, block):
+            size = tf.shape(tf.nest.flatten(block)[0])[0]
+            order = tf.random.experimental.stateless_shuffle(
+                tf.range(size),
+                seed=tf.stack([seed, epoch * 1_000_003 + index]))
+            return tf.data.Dataset.from_tensor_slices(
+                tf.nest.map_structure(lambda t: tf.gather(t, order), block))
+
+        shuffled = dataset.batch(buffer_size).enumerate().flat_map(permuted)
+        if dataset.cardinality() >= 0:  # flat_map forgets the size
+            shuffled = shuffled.apply(tf.data.experimental.assert_cardinality(
+                dataset.cardinality()))
+        return shuffled
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch.assign(epoch)
+
+    def get_config(self):
+        return {"seed": self.seed}
+
+
 # --- CIFAR-10 -------------------------------------------------------------
 
 _CIFAR_FEATURES = {
@@ -166,8 +233,16 @@ def cifar10_splits(data_dir=None, val_size=5000):
         return image_folder_splits(data_dir, val_size)
     import tensorflow_datasets as tfds  # heavy; only for this path
 
-    train = tfds.load("cifar10", split=f"train[:-{val_size}]",
-                      data_dir=data_dir, as_supervised=True)
+    try:
+        train = tfds.load("cifar10", split=f"train[:-{val_size}]",
+                          data_dir=data_dir, as_supervised=True)
+    except (OSError, ConnectionError) as error:  # offline, no tfds copy
+        raise FileNotFoundError(
+            f"No CIFAR-10 data: the folder {data_dir!r} holds no "
+            "train-*.tfrecord shards, and tensorflow_datasets could not "
+            f"load or download 'cifar10' there ({type(error).__name__}: "
+            f"{str(error)[:200]}). Point data_dir to a folder of TFRecord "
+            "shards, or run once with internet access.") from error
     val = tfds.load("cifar10", split=f"train[-{val_size}:]",
                     data_dir=data_dir, as_supervised=True)
     return train, val

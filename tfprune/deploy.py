@@ -189,6 +189,10 @@ def export(model, out_dir, target="mcu", representative=None, labels=None,
     if representative is None:
         raise ValueError(
             "`representative` data is needed to calibrate the int8 model.")
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise ValueError(
+            f"`out_dir` must be a folder, but '{out_dir}' is a file. Give a "
+            "new or existing folder.")
     labels = _labels(labels)
     if labels is not None and model.output_shape[-1] != len(labels):
         raise ValueError(

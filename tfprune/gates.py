@@ -1,6 +1,7 @@
 """The `ChannelGate` layer: a learnable on/off switch for every channel."""
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import ops
 
@@ -107,6 +108,12 @@ class ChannelGate(keras.layers.Layer):
         the saliency as it is.
         """
         fresh = ops.convert_to_numpy(self.saliency) / max(steps, 1)
+        if not np.isfinite(fresh).all():
+            raise FloatingPointError(
+                f"ChannelGate '{self.name}': the saliency of "
+                f"{int((~np.isfinite(fresh)).sum())} channels became NaN or "
+                "infinite (the loss or its gradient diverged); scores and "
+                "masks left as they were.")
         score = ops.convert_to_numpy(self.score)
         if not score.any():
             decay = 0.0

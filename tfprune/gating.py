@@ -125,6 +125,13 @@ def gate(model, skip=()):
         raise TypeError(
             f"`skip` must be a list of layer names. Received: skip={skip!r}")
     fmodel = graph_lib.inline_copy(graph_lib.as_functional(model))
+    gates = [layer.name for layer in fmodel.layers
+             if isinstance(layer, ChannelGate)]
+    if gates:
+        raise graph_lib.GraphError(
+            f"Model '{fmodel.name}' is already gated (it has ChannelGate "
+            f"layers: {gates[:3]}{' ...' if len(gates) > 3 else ''}). Prune "
+            "it as it is, or gate the original model.")
     names = {layer.name for layer in fmodel.layers}
     unknown = sorted(set(skip) - names)
     if unknown:

@@ -142,7 +142,7 @@ def train_prune_export(model, train, val, out_dir, target=0.94,
                        importance="scores", warmup=0.1, ramp=0.6,
                        lr_warmup_epochs=1, prune_options=None, teacher=None,
                        distill_temperature=4.0, distill_weight=0.5,
-                       shrink_for_hold=False):
+                       shrink_for_hold=False, callbacks=()):
     """Trains `model` with pruning to `target`, then shrinks and exports it.
 
     Args:
@@ -176,6 +176,9 @@ def train_prune_export(model, train, val, out_dir, target=0.94,
             (fewer MACs, faster steps) for the hold epochs instead of the
             masked full-width one. The optimizer restarts (same
             learning-rate schedule, new momentum).
+        callbacks: more Keras callbacks for training, e.g. the
+            `tfprune.EpochShuffle` that ordered `train` (so that a resumed
+            run sees the same batches as an uninterrupted one).
 
     Returns:
         The report, a dict (also written to `report.json`).
@@ -184,6 +187,8 @@ def train_prune_export(model, train, val, out_dir, target=0.94,
     pruning = target > 0
     net = gate(model) if pruning else model
     steps_per_epoch = int(train.cardinality())
+    if steps_per_epoch == 0:
+        raise ValueError("`train` is empty: it has no batches.")
     if steps_per_epoch < 0:
         raise ValueError(
             "`train` must have a known number of batches (it sets the "
@@ -201,8 +206,12 @@ def train_prune_export(model, train, val, out_dir, target=0.94,
     hold_epoch = epochs
     if pruning and shrink_for_hold:
         hold_epoch = min(epochs, math.ceil(round((warmup + ramp) * epochs, 6)))
-    callbacks = [keras.callbacks.BackupAndRestore(
-        os.path.join(out_dir, "backup")), EpochTimer()]
+    extra = list(callbacks)
+    # double_checkpoint: a kill while the backup is written falls back to
+    # the previous one.
+    callbacks = [*extra, keras.callbacks.BackupAndRestore(
+        os.path.join(out_dir, "backup"), double_checkpoint=True),
+        EpochTimer()]
     stage_one = os.path.join(out_dir, "masked.keras")
     histories = []
     if pruning and hold_epoch < epochs and os.path.exists(stage_one):
@@ -227,8 +236,9 @@ def train_prune_export(model, train, val, out_dir, target=0.94,
         history = compiled(small, hold_epoch * steps_per_epoch).fit(
             train, epochs=epochs, initial_epoch=hold_epoch,
             validation_data=val, verbose=verbose, callbacks=[
-                keras.callbacks.BackupAndRestore(
-                    os.path.join(out_dir, "backup_hold")),
+                *extra, keras.callbacks.BackupAndRestore(
+                    os.path.join(out_dir, "backup_hold"),
+                    double_checkpoint=True),
                 EpochTimer()]).history
         history["pruned_" + metric] = [net_ratio] * len(history["loss"])
         histories.append(history)

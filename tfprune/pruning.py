@@ -72,8 +72,15 @@ class BudgetPlan:
         (for the frequent updates of a schedule). Returns the ratio actually
         removed.
         """
+        importance = self.importance()
+        for group, values in zip(self.graph.groups, importance):
+            if not np.isfinite(values).all():
+                raise FloatingPointError(
+                    f"The '{self.criterion}' importance of the channels of "
+                    f"gate '{group.gate.name}' holds NaN or infinite values "
+                    "(did training diverge?); masks left as they were.")
         budget = (1.0 - ratio) * self.full_cost
-        masks = solver.solve(self.importance(), self.cost, budget,
+        masks = solver.solve(importance, self.cost, budget,
                              round_to=self.round_to,
                              min_channels=self.min_channels, exact=exact,
                              cost_aware=self.cost_aware)

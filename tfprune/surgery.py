@@ -4,6 +4,7 @@ import numpy as np
 
 from tfprune import graph as graph_lib
 from tfprune import handlers
+from tfprune.validation import check_finite_weights
 
 
 def _kept_channels(graph):
@@ -69,6 +70,7 @@ def shrink(gated):
     Raises:
         tfprune.GraphError: `gated` has no `ChannelGate` layers, or a gate
             keeps no channel.
+        ValueError: a weight holds NaN or infinite values.
 
     Example:
 
@@ -84,6 +86,7 @@ def shrink(gated):
             "is nothing to shrink: call tfprune.gate(model), prune it (fit "
             "with tfprune.TargetRatio, or tfprune.prune_now), then shrink.")
     graph.check()
+    check_finite_weights(graph.model, "tfprune.shrink")
     kept = _kept_channels(graph)
     built = {}
 
