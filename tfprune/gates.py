@@ -66,9 +66,11 @@ class ChannelGate(keras.layers.Layer):
             name="mask", shape=(channels,), initializer="ones",
             trainable=False, aggregation="only_first_replica",
         )
+        # Replicas add their saliency through an explicit all-reduce (see
+        # `_masked_with_saliency`), so every copy holds the same sum.
         self.saliency = self.add_weight(
             name="saliency", shape=(channels,), initializer="zeros",
-            trainable=False, aggregation="sum",
+            trainable=False, aggregation="only_first_replica",
         )
 
     @property
@@ -136,8 +138,17 @@ def _masked_with_saliency(inputs, mask, saliency):
                 range(1, len(x.shape) - 1)))
             # The loss is a batch mean, so `upstream` carries 1/N: the sum
             # over the batch is the mean of the per-example saliency.
-            saliency.assign_add(ops.cast(
-                ops.sum(ops.abs(per_example), axis=0), saliency.dtype))
+            batch = ops.cast(ops.sum(ops.abs(per_example), axis=0),
+                             saliency.dtype)
+            # Under tf.distribute each replica saw part of the global batch
+            # (and its loss is scaled by 1 / replicas): their sum is the
+            # saliency of the global batch. Keras' `assign_add` is
+            # `assign(var + delta)`, which a SUM-aggregated variable would
+            # reduce to `replicas * var + sum(delta)`, hence the all-reduce.
+            context = tf.distribute.get_replica_context()
+            if context is not None and context.num_replicas_in_sync > 1:
+                batch = context.all_reduce(tf.distribute.ReduceOp.SUM, batch)
+            saliency.assign_add(batch)
             return upstream * mask
 
         return x * mask, grad
