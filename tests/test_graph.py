@@ -143,3 +143,28 @@ def test_prune_or_shrink_an_ungated_model():
         tfprune.shrink(model)
     with pytest.raises(tfprune.GraphError, match="call tfprune.gate"):
         tfprune.prune_now(model, 0.5)
+
+
+def test_the_keras_functional_internals_tfprune_reads_still_exist():
+    """graph.py walks Keras' functional graph through attributes Keras does
+    not document; if a release renames one, this fails and says which."""
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
+    node = model._nodes_by_depth[0][0]
+    needed = {
+        "Functional._nodes_by_depth": model._nodes_by_depth,
+        "Functional._inputs_struct": getattr(model, "_inputs_struct", None),
+        "Functional._outputs_struct": getattr(model, "_outputs_struct", None),
+        "Node.operation": getattr(node, "operation", None),
+        "Node.is_input": hasattr(node, "is_input") or None,
+        "Node.input_tensors": getattr(node, "input_tensors", None),
+        "Node.outputs": getattr(node, "outputs", None),
+        "Node.arguments.fill_in": getattr(
+            getattr(node, "arguments", None), "fill_in", None),
+        "KerasTensor._keras_history.operation": getattr(
+            getattr(inputs, "_keras_history", None), "operation", None),
+    }
+    missing = [name for name, value in needed.items() if value is None]
+    assert not missing, (
+        f"Keras {keras.__version__} no longer has {missing}: update "
+        "tfprune/graph.py (calls, replay, as_functional).")
