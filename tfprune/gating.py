@@ -2,6 +2,8 @@
 
 import warnings
 
+import keras
+
 from tfprune import graph as graph_lib
 from tfprune import handlers
 from tfprune.gates import ChannelGate
@@ -178,8 +180,10 @@ def _resolve(graph, points, origin, extra):
         producers = [p.name for p in graph.groups[problem.group].producers]
         layer = problem.layer
         if layer is not None and not handlers.is_known(layer):
+            what = "Layer" if isinstance(layer, keras.layers.Layer) \
+                else "Operation"
             raise graph_lib.GraphError(
-                f"Layer '{layer.name}' ({type(layer).__name__}) receives "
+                f"{what} '{layer.name}' ({type(layer).__name__}) receives "
                 f"prunable channels from {producers}, but {problem.reason}. "
                 f"Pass skip={producers} to tfprune.gate() to keep those "
                 "channels, or describe the layer with "

@@ -15,6 +15,7 @@ import typing
 import keras
 
 from tfprune import handlers
+from tfprune import op_rules
 from tfprune.gates import ChannelGate
 
 
@@ -34,7 +35,18 @@ class Call:
 
     @property
     def rule(self):
-        return handlers.rule_for(self.layer)
+        rule = handlers.rule_for(self.layer)
+        if isinstance(rule, op_rules.OperationRule):  # depends on arguments
+            args, kwargs = self.node.arguments.args, self.node.arguments.kwargs
+            leaves = [a for a in keras.tree.flatten((args, kwargs))
+                      if a is not None]
+            return rule.bind(self.layer, leaves)
+        return rule
+
+    @property
+    def is_operation(self):
+        """An operation node (`x + 1`, `ops.relu(x)`), not a layer."""
+        return not isinstance(self.layer, keras.layers.Layer)
 
     @property
     def kind(self):
@@ -209,6 +221,8 @@ def inline_copy(model):
                     f"arguments {extra}; tfprune can only inline "
                     "nested models called on their inputs alone.")
             return run(call.layer, args, call.layer.name)
+        if call.is_operation:  # no weights: the operation is reused
+            return call.layer(*args, **kwargs)
         return clone(call.layer, prefix)(*args, **kwargs)
 
     copy = replay(model, call_fn)

@@ -82,6 +82,8 @@ class LayerRule:
 
     def params(self, layer, c_in, c_out, in_shape):
         """Parameter count as polynomial terms of the input/output widths."""
+        if not isinstance(layer, keras.layers.Layer):
+            return {}  # an operation node (`x + 1`, `ops.relu`) has no weights
         return polynomial.as_terms({polynomial.CONSTANT: layer.count_params()})
 
     def macs(self, layer, c_in, c_out, in_shape, output_shape):
@@ -397,10 +399,10 @@ def register_rule(layer_class, rule):
     >>> register_rule(MyActivation, ChannelwiseRule(zero_preserving=True))
     """
     if not (isinstance(layer_class, type)
-            and issubclass(layer_class, keras.layers.Layer)):
+            and issubclass(layer_class, keras.Operation)):
         raise TypeError(
-            "`layer_class` must be a subclass of keras.layers.Layer. "
-            f"Received: layer_class={layer_class!r}"
+            "`layer_class` must be a subclass of keras.layers.Layer (or of "
+            f"keras.Operation). Received: layer_class={layer_class!r}"
         )
     if not isinstance(rule, LayerRule):
         raise TypeError(

@@ -94,6 +94,8 @@ def shrink(gated):
         if call.kind == handlers.GATE:
             return args[0]
         layer = call.layer
+        if call.is_operation:  # no weights to slice
+            return layer(*args, **kwargs)
         in_shape = call.inputs[0].shape if call.inputs else None
         in_kept = kept[id(call.inputs[0])] if call.inputs else None
         out_kept = kept[id(call.outputs[0])]

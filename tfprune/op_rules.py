@@ -1,0 +1,171 @@
+"""How Keras operation nodes (`x + 3.0`, `ops.relu6(x)`, `x * y`, ...) treat
+channels: the counterpart of the layer rules in `handlers.py`.
+
+A functional model written with operators holds operation nodes besides
+layers. They have no weights; what matters is how their channels relate and
+whether a pruned (all-zero) channel stays zero through them. Unlike a
+layer's, an operation's kind depends on its arguments: `x + y` merges two
+channel groups, `x + 3.0` is channel-wise but turns zeros into threes,
+`x * 0.5` keeps them zero, `3.0 / x` would make them infinite (unsupported).
+`OperationRule.bind(call)` gives the layer rule that holds for one call.
+
+Operations not listed here are opaque: pruned channels may not reach them,
+and `gate` names them in its error.
+"""
+
+import keras
+import numpy as np
+
+from tfprune import handlers
+
+_ZERO_PRESERVING_UNARY = (
+    "relu", "relu6", "silu", "hard_silu", "gelu", "elu", "selu",
+    "leaky_relu", "softsign", "tanh", "abs", "absolute", "negative",
+    "square", "sqrt", "sin", "sign",
+)
+_OTHER_UNARY = ("sigmoid", "hard_sigmoid", "exp", "softplus", "cos")
+_BINARY = ("add", "subtract", "multiply", "divide", "true_divide",
+           "maximum", "minimum")
+_REDUCTIONS = ("mean", "sum", "max", "min")
+
+
+class _OperationChannelwise(handlers.ChannelwiseRule):
+    """Channel c from channel c, no weights."""
+
+    def applies(self, layer, in_shape):
+        return True
+
+    def params(self, layer, c_in, c_out, in_shape):
+        return {}
+
+
+class _OperationMerge(handlers.MergeRule):
+    pass
+
+
+class _OperationConcat(handlers.ConcatenateRule):
+    pass
+
+
+class _OperationOpaque(handlers.LayerRule):
+    def __init__(self, reason):
+        self.reason = reason
+
+    def why_not(self, layer):
+        return self.reason
+
+    def params(self, layer, c_in, c_out, in_shape):
+        return {}
+
+
+class OperationRule(handlers.LayerRule):
+    """A Keras operation whose treatment depends on the call's arguments."""
+
+    def bind(self, op, arguments):
+        """The layer rule for one call, from its flattened arguments in
+        order (KerasTensors and constants; None left out)."""
+        raise NotImplementedError
+
+    def params(self, layer, c_in, c_out, in_shape):
+        return {}
+
+
+def _scalar(value):
+    """`value` as a Python float if it is a scalar number, else None."""
+    array = np.asarray(value)
+    if array.dtype.kind in "biuf" and array.size == 1:
+        return float(array.reshape(()))
+    return None
+
+
+class UnaryRule(OperationRule):
+    def __init__(self, zero_preserving):
+        self.zero_preserving_op = zero_preserving
+
+    def bind(self, op, arguments):
+        return _OperationChannelwise(zero_preserving=self.zero_preserving_op)
+
+
+class BinaryRule(OperationRule):
+    """`+ - * /`, maximum and minimum, with a tensor or a scalar."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def bind(self, op, arguments):
+        tensors = [a for a in arguments if isinstance(a, keras.KerasTensor)]
+        if len(tensors) == 2:
+            if self.name in ("divide", "true_divide"):
+                return _OperationOpaque(
+                    "dividing by a tensor whose channels are pruned gives "
+                    "infinities")
+            return _OperationMerge(
+                zero_if="any" if self.name == "multiply" else "all")
+        constants = [a for a in arguments
+                     if not isinstance(a, keras.KerasTensor)]
+        value = _scalar(constants[0]) if len(constants) == 1 else None
+        if len(tensors) != 1 or value is None:
+            return _OperationOpaque(
+                f"'{self.name}' with a constant that is not one number "
+                "(per-channel constants are not sliced yet)")
+        if self.name in ("divide", "true_divide"):
+            if not isinstance(arguments[0], keras.KerasTensor):
+                return _OperationOpaque(
+                    "dividing a constant by pruned channels gives infinities")
+            return _OperationChannelwise(zero_preserving=value != 0)
+        keeps_zero = {"add": value == 0, "subtract": value == 0,
+                      "multiply": bool(np.isfinite(value)),
+                      "maximum": value == 0, "minimum": value == 0}[self.name]
+        return _OperationChannelwise(zero_preserving=keeps_zero)
+
+
+class ReductionRule(OperationRule):
+    """`ops.mean/sum/max/min` over axes that spare the channel axis."""
+
+    def bind(self, op, arguments):
+        rank = len(arguments[0].shape)
+        axis = getattr(op, "axis", None)
+        axes = () if axis is None else (
+            (axis,) if isinstance(axis, int) else tuple(axis))
+        if axis is None or any(a % rank == rank - 1 for a in axes):
+            return _OperationOpaque(
+                f"it reduces over the channel axis (axis={axis!r})")
+        return _OperationChannelwise(zero_preserving=True)
+
+
+class ConcatenateOperationRule(OperationRule):
+    def bind(self, op, arguments):
+        rank = len(arguments[0].shape)
+        if op.axis % rank != rank - 1:
+            return _OperationOpaque(
+                "only concatenation on the channel axis is supported "
+                f"(axis={op.axis})")
+        return _OperationConcat()
+
+
+def operation_class(function, *args):
+    """The Operation class a `keras.ops` function puts in a graph."""
+    x = keras.KerasTensor((None, 4, 4))
+    return type(function(x, *args)._keras_history.operation)
+
+
+def _register():
+    ops = keras.ops
+    for name in _ZERO_PRESERVING_UNARY + _OTHER_UNARY:
+        function = getattr(ops, name, None) or getattr(ops.nn, name, None)
+        if function is not None:
+            args = (0.0, 1.0) if name == "clip" else ()
+            handlers.register_rule(operation_class(function, *args),
+                                   UnaryRule(name in _ZERO_PRESERVING_UNARY))
+    for name in _BINARY:
+        handlers.register_rule(operation_class(getattr(ops, name), 2.0),
+                               BinaryRule(name))
+    for name in _REDUCTIONS:
+        handlers.register_rule(
+            operation_class(getattr(ops, name), (1,)), ReductionRule())
+    handlers.register_rule(
+        operation_class(lambda x: ops.concatenate([x, x], axis=-1)),
+        ConcatenateOperationRule())
+
+
+_register()
