@@ -49,3 +49,55 @@ def test_shipped_cifar10_copy_reads():
     images, labels = next(iter(val.batch(256)))
     assert images.shape == (256, 32, 32, 3)
     assert set(np.unique(labels.numpy())) <= set(range(10))
+
+
+class _Recorder:
+    """Records the labels of every batch `fit` draws (first element each)."""
+
+    def __init__(self):
+        self.seen = []
+
+    def __call__(self, x, y):
+        def record(labels):
+            self.seen.append(labels.numpy().tolist())
+            return labels
+
+        labels = tf.py_function(record, [y], tf.int64)
+        return x, tf.ensure_shape(labels, [None])
+
+
+def _fit_orders(initial_epoch, epochs=3, seed=5):
+    import keras
+
+    import tfprune
+
+    shuffle = tfprune.EpochShuffle(seed=seed)
+    recorder = _Recorder()
+    examples = tf.data.Dataset.from_tensor_slices(
+        (np.arange(24, dtype="float32")[:, None], np.arange(24)))
+    train = shuffle(examples, buffer_size=24).batch(24).map(recorder)
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    model.fit(train, epochs=epochs, initial_epoch=initial_epoch, verbose=0,
+              callbacks=[shuffle])
+    return recorder.seen
+
+
+def test_epoch_shuffle_order_depends_on_the_epoch_not_on_the_start():
+    straight = _fit_orders(initial_epoch=0)
+    resumed = _fit_orders(initial_epoch=1)  # what BackupAndRestore does
+    assert len(straight) == 3 and len(resumed) == 2
+    assert resumed == straight[1:]
+    assert straight[0] != straight[1] != straight[2]  # reshuffled per epoch
+    assert all(sorted(order) == list(range(24)) for order in straight)
+    assert _fit_orders(0, seed=6) != straight
+
+
+def test_epoch_shuffle_in_blocks_keeps_the_length():
+    import tfprune
+
+    shuffled = tfprune.EpochShuffle(seed=0)(tf.data.Dataset.range(10), 4)
+    assert int(shuffled.cardinality()) == 10
+    values = [int(v) for v in shuffled]
+    assert sorted(values) == list(range(10))
+    assert sorted(values[:4]) == [0, 1, 2, 3]  # blocks of 4 stay together

@@ -126,3 +126,19 @@ def _conv_then(build):
     x = layers.Conv2D(8, 3, padding="same", name="conv")(inputs)
     x = layers.Conv2D(8, 1, name="next")(build(x))
     return keras.Model(inputs, layers.Dense(2)(layers.Flatten()(x)))
+
+
+def test_mobilenet_v3_hard_swish_written_with_operators():
+    # keras.applications writes hard-sigmoid as ReLU(6)(x + 3) * (1 / 6).
+    model = keras.applications.MobileNetV3Small(
+        weights=None, input_shape=(32, 32, 3), classifier_activation=None,
+        include_preprocessing=False)
+    with pytest.warns(UserWarning, match=r"not pruning \['logits'\]"):
+        gated = tfprune.gate(model)
+    randomize_scores(gated)
+    assert abs(tfprune.prune_now(gated, 0.5) - 0.5) <= 0.005
+    small = tfprune.shrink(gated)
+    x = np.random.default_rng(0).uniform(0, 1, (2, 32, 32, 3)).astype(
+        "float32")
+    reference = np.abs(keras.ops.convert_to_numpy(gated(x))).max()
+    assert max_abs_diff(gated, small, x) <= 1e-4 * reference

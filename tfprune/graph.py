@@ -6,7 +6,9 @@ prunable group (the channels behind one `ChannelGate`) or to no group.
 From the segments, `cost.py` writes parameters and MACs as functions of the
 group widths and `surgery.py` knows which weight slices to keep.
 
-This is the only module that touches Keras's functional-graph internals.
+This module (and `op_rules.operation_class`, which reads one tensor's
+`_keras_history`) are the only places that touch Keras's functional-graph
+internals; tests/test_graph.py checks that they still exist.
 """
 
 import dataclasses
