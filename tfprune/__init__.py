@@ -15,6 +15,7 @@ from tfprune import models
 from tfprune.callbacks import TargetRatio
 from tfprune.convert import evaluate_tflite, to_tflite
 from tfprune.cost import measure
+from tfprune.coverage import coverage
 from tfprune.data import EpochShuffle
 from tfprune.deploy import ExportError, export
 from tfprune.gates import ChannelGate
@@ -29,7 +30,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BudgetError", "ChannelGate", "ChannelwiseRule", "EpochShuffle",
-    "ExportError",
+    "ExportError", "coverage",
     "GraphError", "LayerRule", "TargetRatio", "evaluate_tflite", "export",
     "gate", "measure", "models", "prune_now", "register_rule", "shrink",
     "to_tflite",

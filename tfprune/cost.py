@@ -27,22 +27,26 @@ def cost_polynomial(graph, metric):
     check_metric(metric)
     poly = polynomial.Polynomial(len(graph.groups))
     for call in graph.calls:
-        c_in = polynomial.linear(graph.input_width(call)) if call.inputs else {}
-        c_out = polynomial.linear(graph.output_width(call))
-        in_shape = call.inputs[0].shape if call.inputs else None
-        rule = call.rule
-        if metric == "params" and call.first_call:
-            if call.kind == handlers.OPAQUE:
-                rule = handlers.LayerRule()
-            poly.add(rule.params(call.layer, c_in, c_out, in_shape))
-        elif metric == "macs":
-            if call.kind == handlers.OPAQUE:
-                rule = handlers.LayerRule()
-            poly.add(rule.macs(call.layer, c_in, c_out, in_shape,
-                               call.outputs[0].shape))
-        elif metric == "channels" and call.kind == handlers.PRODUCER:
-            poly.add(polynomial.as_terms(c_out))
+        poly.add(call_terms(graph, call, metric))
     return poly
+
+
+def call_terms(graph, call, metric):
+    """One call's share of `metric`, as polynomial terms of group widths."""
+    c_in = polynomial.linear(graph.input_width(call)) if call.inputs else {}
+    c_out = polynomial.linear(graph.output_width(call))
+    in_shape = call.inputs[0].shape if call.inputs else None
+    rule = call.rule
+    if call.kind == handlers.OPAQUE and metric != "channels":
+        rule = handlers.LayerRule()
+    if metric == "params" and call.first_call:
+        return rule.params(call.layer, c_in, c_out, in_shape)
+    if metric == "macs":
+        return rule.macs(call.layer, c_in, c_out, in_shape,
+                         call.outputs[0].shape)
+    if metric == "channels" and call.kind == handlers.PRODUCER:
+        return polynomial.as_terms(c_out)
+    return {}
 
 
 def group_widths(graph):

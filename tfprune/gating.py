@@ -123,6 +123,21 @@ def gate(model, skip=()):
     >>> [l.name for l in gated.layers if isinstance(l, tfprune.ChannelGate)][:2]
     ['block1_conv1_gate', 'block1_conv2_gate']
     """
+    gated, left_out = gate_with_report(model, skip)
+    for producers, message in left_out:
+        warnings.warn(f"tfprune.gate: not pruning {producers}: {message}.",
+                      stacklevel=2)
+    return gated
+
+
+def gate_with_report(model, skip=(), unknown_layers="raise"):
+    """`gate`, returning `(gated model, left_out)` instead of warning.
+
+    `left_out` lists `(producer layer names, reason)` for every group of
+    channels that stays unpruned. `unknown_layers="leave_out"` also leaves
+    out the groups that reach a layer tfprune does not understand (instead
+    of raising), which is what `tfprune.coverage` reports.
+    """
     if isinstance(skip, str) or not all(isinstance(s, str) for s in skip):
         raise TypeError(
             f"`skip` must be a list of layer names. Received: skip={skip!r}")
@@ -142,6 +157,7 @@ def gate(model, skip=()):
             f"{unknown}.")
     skip = set(skip)
     extra = {}  # more gate calls: where a gated space meets a consumer
+    left_out = []
     while True:
         points = _gate_points(fmodel, skip)
         if not points:
@@ -157,16 +173,15 @@ def gate(model, skip=()):
         gated, origin = _insert_gates(fmodel, points)
         graph = graph_lib.ChannelGraph(gated)
         if not graph.problems:
-            return gated
-        excluded = _resolve(graph, points, origin, extra)
+            return gated, left_out
+        excluded = _resolve(graph, points, origin, extra, unknown_layers)
         if excluded:  # nothing more to fix by gating: give those groups up
-            for producers, message in excluded:
-                warnings.warn(f"tfprune.gate: not pruning {producers}: "
-                              f"{message}.", stacklevel=2)
+            left_out.extend(excluded)
+            for producers, _ in excluded:
                 skip.update(producers)
 
 
-def _resolve(graph, points, origin, extra):
+def _resolve(graph, points, origin, extra, unknown_layers="raise"):
     """Deals with the problems `graph` found in a gated model.
 
     Adds to `extra` the gate calls that fix a problem (pruned channels made
@@ -179,7 +194,8 @@ def _resolve(graph, points, origin, extra):
     for problem in graph.problems:
         producers = [p.name for p in graph.groups[problem.group].producers]
         layer = problem.layer
-        if layer is not None and not handlers.is_known(layer):
+        if layer is not None and not handlers.is_known(layer) \
+                and unknown_layers == "raise":
             what = "Layer" if isinstance(layer, keras.layers.Layer) \
                 else "Operation"
             raise graph_lib.GraphError(
