@@ -101,12 +101,14 @@ def test_depthwise_follows_its_input(multiplier, bn_after):
     assert small.get_layer("dw").get_weights()[0].shape[2] == kept
 
 
-def test_depthwise_multiplier_then_batchnorm_keeps_those_channels():
-    # The gate must sit before a depth_multiplier > 1 expansion; a
-    # BatchNormalization after it turns masked zeros into constants.
-    with pytest.warns(UserWarning, match=r"not pruning \['expand'\]"):
-        _, small = _check(_depthwise_net(3, True), ratio=0.1)
-    assert small.get_layer("expand").filters == 8
+def test_depthwise_multiplier_then_batchnorm_is_pruned():
+    # The gate sits before the depth_multiplier > 1 expansion; the
+    # BatchNormalization after it turns masked zeros into constants, which
+    # the 1x1 'project' convolution folds into its bias.
+    _, small = _check(_depthwise_net(3, True), ratio=0.3)
+    kept = small.get_layer("expand").filters
+    assert kept < 8
+    assert small.get_layer("project").get_weights()[0].shape[2] == 3 * kept
 
 
 def test_separable_conv2d_and_conv1d_groups():

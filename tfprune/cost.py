@@ -40,7 +40,12 @@ def call_terms(graph, call, metric):
     if call.kind == handlers.OPAQUE and metric != "channels":
         rule = handlers.LayerRule()
     if metric == "params" and call.first_call:
-        return rule.params(call.layer, c_in, c_out, in_shape)
+        terms = rule.params(call.layer, c_in, c_out, in_shape)
+        if id(call.node) in graph.gains_bias:  # `shrink` adds a bias
+            terms = dict(terms)
+            for key, coef in polynomial.as_terms(c_out).items():
+                terms[key] = terms.get(key, 0.0) + coef
+        return terms
     if metric == "macs":
         return rule.macs(call.layer, c_in, c_out, in_shape,
                          call.outputs[0].shape)

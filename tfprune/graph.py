@@ -64,6 +64,9 @@ class Segment:
     size: int
     multiplier: int = 1  # > 1 after Flatten: the channels repeat per position
     zeroed: bool = False  # masked channels are exactly zero here
+    # masked channels hold one value each, at every position and for every
+    # input (in inference): a later Conv/Dense can fold them into its bias
+    constant: bool = False
 
 
 class Problem(typing.NamedTuple):
@@ -244,6 +247,13 @@ class ChannelGraph:
         segments: `{id(tensor): [Segment, ...]}` for every tensor.
         problems: a `Problem` for each place where a group's channels
             reach something that cannot take pruned channels.
+        folds: the producer calls whose pruned input channels are not zero
+            but constant (e.g. after a BatchNormalization that follows a
+            `Concatenate`): `shrink` folds what they add into the producer's
+            bias, or into the moving mean of the BatchNormalization right
+            after it when the producer has no bias.
+        absorbing: `{id(producer node): BatchNormalization call}` for those.
+        gains_bias: node ids of folding producers that get a new bias.
     """
 
     def __init__(self, model):
@@ -251,10 +261,14 @@ class ChannelGraph:
         self.calls = calls(self.model)
         self.groups = []
         self.problems = []
+        self.folds = []
+        self.absorbing = {}
+        self.gains_bias = set()
         self._producer_group = {}
         self._find_groups()
         self.segments = {}
         self._propagate()
+        self._plan_folds()
 
     def _find_groups(self):
         gate_group = {}
@@ -308,33 +322,37 @@ class ChannelGraph:
                 # A gate right before this layer would fix a lone segment.
                 fixable = call.inputs[0] if len(first) == 1 and \
                     first[0].multiplier == 1 else None
-                for s in first:
-                    if s.group is not None and not s.zeroed:
-                        self._problem([s], call.layer, (
-                            "its pruned input channels are not zero here: a "
-                            "layer between the gate and this one changes "
-                            "zeros (e.g. BatchNormalization or sigmoid)"),
-                            tensor=fixable)
+                unzeroed = [s for s in first
+                            if s.group is not None and not s.zeroed]
+                if unzeroed and fixable is None and call.first_call and \
+                        self._calls_of(call.layer) == 1 and all(
+                        s.constant for s in unzeroed) and \
+                        call.rule.folds_constants(call.layer):
+                    self.folds.append(call)
+                    unzeroed = []
+                for s in unzeroed:
+                    self._problem([s], call.layer, (
+                        "its pruned input channels are not zero here: a "
+                        "layer between the gate and this one changes zeros "
+                        "(e.g. BatchNormalization or sigmoid), and the "
+                        "values it makes cannot be folded into this layer's "
+                        "bias (only a Dense or a 1x1 or 'valid' convolution, "
+                        "called once, can take constant channels)"),
+                        tensor=fixable)
                 group = self._producer_group.get(id(call.node))
                 outs = [[Segment(group, call.outputs[0].shape[-1])]]
-            elif kind in (handlers.CHANNELWISE, handlers.GATE):
-                keep_zero = call.rule.zero_preserving(call.layer)
-                outs = [[
-                    dataclasses.replace(
-                        s, zeroed=(kind == handlers.GATE)
-                        or (s.zeroed and keep_zero))
-                    for s in first]]
-            elif kind == handlers.EXPAND:
-                keep_zero = call.rule.zero_preserving(call.layer)
-                factor = call.rule.expansion(call.layer)
-                outs = [[dataclasses.replace(
-                    s, multiplier=s.multiplier * factor,
-                    zeroed=s.zeroed and keep_zero) for s in first]]
+            elif kind == handlers.GATE:
+                outs = [[dataclasses.replace(s, zeroed=True, constant=True)
+                         for s in first]]
+            elif kind in (handlers.CHANNELWISE, handlers.EXPAND):
+                factor = call.rule.expansion(call.layer) \
+                    if kind == handlers.EXPAND else 1
+                outs = [[self._through(call, s, factor) for s in first]]
             elif kind == handlers.MERGE:
                 outs = [self._merge(call, ins)]
             elif kind == handlers.CONCAT:
                 outs = [[s for segments in ins for s in segments]]
-            elif kind == handlers.FLATTEN:
+            elif kind == handlers.FLATTEN:  # constants stay constants
                 positions = 1
                 for d in call.inputs[0].shape[1:-1]:
                     positions *= d
@@ -353,6 +371,23 @@ class ChannelGraph:
             self._problem(self.segments[id(t)], None,
                           "its channels are a model output")
 
+    def _calls_of(self, layer):
+        return sum(c.layer is layer for c in self.calls)
+
+    def _plan_folds(self):
+        users = consumers(self.calls)
+        for call in self.folds:
+            if call.layer.use_bias:
+                continue
+            after = users.get(id(call.outputs[0]), [])
+            if len(after) == 1 and isinstance(
+                    after[0].layer, keras.layers.BatchNormalization) and \
+                    after[0].kind == handlers.CHANNELWISE and \
+                    self._calls_of(after[0].layer) == 1:
+                self.absorbing[id(call.node)] = after[0]
+            else:
+                self.gains_bias.add(id(call.node))
+
     def _merge(self, call, ins):
         """Segments after an element-wise merge (broadcast inputs ignored)."""
         channels = call.outputs[0].shape[-1]
@@ -368,9 +403,29 @@ class ChannelGraph:
                     "kept)"))
             return [Segment(None, channels)]
         combine = all if call.rule.zero_if == "all" else any
-        return [dataclasses.replace(
-            s, zeroed=combine(segs[i].zeroed for segs in shared))
-            for i, s in enumerate(shared[0])]
+        broadcast = len(shared) < len(call.inputs)  # may vary with the input
+        merged = []
+        for i, s in enumerate(shared[0]):
+            zeroed = combine(segs[i].zeroed for segs in shared)
+            constant = zeroed or (not broadcast and all(
+                segs[i].constant for segs in shared))
+            merged.append(dataclasses.replace(s, zeroed=zeroed,
+                                              constant=constant))
+        return merged
+
+    @staticmethod
+    def _through(call, segment, factor):
+        """`segment` after a channel-wise (or expanding) layer.
+
+        A zero channel comes out as the layer's value at zero: zero again if
+        the layer preserves zeros, else one constant (a bias, a shift).
+        """
+        rule, layer = call.rule, call.layer
+        return dataclasses.replace(
+            segment, multiplier=segment.multiplier * factor,
+            zeroed=segment.zeroed and rule.zero_preserving(layer),
+            constant=segment.constant and (
+                segment.zeroed or rule.keeps_constants(layer)))
 
     def input_width(self, call):
         """The call's input channels as `(group, count, multiplier)` triples."""

@@ -80,6 +80,12 @@ class LayerRule:
         """Whether an all-zero channel stays all-zero through the layer."""
         return False
 
+    def keeps_constants(self, layer):
+        """Whether a channel holding one value everywhere (the same for every
+        input) still does after the layer. Zero padding and convolutions
+        with padding break this at the borders."""
+        return False
+
     def params(self, layer, c_in, c_out, in_shape):
         """Parameter count as polynomial terms of the input/output widths."""
         if not isinstance(layer, keras.layers.Layer):
@@ -101,6 +107,20 @@ class LayerRule:
         channel axis. Returns `(config, weights)`.
         """
         return layer.get_config(), layer.get_weights()
+
+
+class OpaqueRule(LayerRule):
+    """A known layer whose channels cannot be pruned, for a stated reason.
+
+    Groups that reach it are left unpruned (with `reason` in the warning)
+    instead of stopping `gate` as an unknown layer does.
+    """
+
+    def __init__(self, reason):
+        self.reason = reason
+
+    def why_not(self, layer):
+        return self.reason
 
 
 class ProducerRule(LayerRule):
@@ -136,6 +156,19 @@ class ProducerRule(LayerRule):
         factor = self._kernel_size(layer) * positions
         return polynomial.times(c_in, polynomial.scale(c_out, factor))
 
+    def folds_constants(self, layer):
+        """Whether input channels holding constants can be folded into the
+        bias: each output sees every input value once per kernel tap."""
+        padding = getattr(layer, "padding", "valid")
+        kernel = tuple(getattr(layer, "kernel_size", ()))
+        return padding == "valid" or all(k == 1 for k in kernel)
+
+    def constant_contribution(self, layer, rows, values):
+        """What input channels `rows` holding `values` add to every output."""
+        kernel = layer.get_weights()[0]
+        taps = kernel.reshape(-1, *kernel.shape[-2:]).sum(axis=0)
+        return np.asarray(values, dtype=taps.dtype) @ taps[rows]
+
     def rebuild(self, layer, in_kept, out_kept, in_shape):
         config = layer.get_config()
         config[self.units_key] = len(out_kept)
@@ -154,8 +187,9 @@ class ChannelwiseRule(LayerRule):
 
     kind = CHANNELWISE
 
-    def __init__(self, zero_preserving=True):
+    def __init__(self, zero_preserving=True, keeps_constants=True):
         self._zero_preserving = zero_preserving
+        self._keeps_constants = keeps_constants
 
     def applies(self, layer, in_shape):
         return _channels_last(layer)
@@ -167,6 +201,9 @@ class ChannelwiseRule(LayerRule):
         if callable(self._zero_preserving):
             return self._zero_preserving(layer)
         return self._zero_preserving
+
+    def keeps_constants(self, layer):
+        return self._keeps_constants
 
     def params(self, layer, c_in, c_out, in_shape):
         terms = {}
@@ -217,6 +254,9 @@ class FlattenRule(LayerRule):
     def zero_preserving(self, layer):
         return True
 
+    def keeps_constants(self, layer):
+        return True
+
     def params(self, layer, c_in, c_out, in_shape):
         return {}
 
@@ -259,6 +299,10 @@ class DepthwiseRule(ChannelwiseRule):
     def expansion(self, layer):
         return layer.depth_multiplier
 
+    def keeps_constants(self, layer):
+        return layer.padding == "valid" or all(
+            k == 1 for k in layer.kernel_size)
+
     def _kernel_size(self, layer):
         return int(np.prod(layer.kernel.shape[:-2]))
 
@@ -287,6 +331,9 @@ class SeparableRule(ProducerRule):
 
     def applies(self, layer, in_shape):
         return _channels_last(layer)
+
+    def folds_constants(self, layer):
+        return False
 
     def params(self, layer, c_in, c_out, in_shape):
         k = int(np.prod(layer.depthwise_kernel.shape[:-2]))
@@ -366,6 +413,14 @@ class ReshapeRule(ChannelwiseRule):
         return config, []
 
 
+class LayerScaleRule(ChannelwiseRule):
+    """ConvNeXt's `LayerScale`: channel c times a learned gamma[c]."""
+
+    def rebuild(self, layer, in_kept, out_kept, in_shape):
+        config, weights = super().rebuild(layer, in_kept, out_kept, in_shape)
+        return dict(config, projection_dim=len(out_kept)), weights
+
+
 class NormalizationRule(ChannelwiseRule):
     """`Normalization` on the last axis: per-channel mean and variance."""
 
@@ -389,6 +444,9 @@ class NormalizationRule(ChannelwiseRule):
 
 
 _RULES = {}
+# Layers that live in private Keras modules (e.g. `keras.applications`
+# helpers), matched by "module.ClassName" instead of being imported.
+_RULES_BY_NAME = {}
 
 
 def register_rule(layer_class, rule):
@@ -415,11 +473,14 @@ def rule_for(layer):
     for cls in type(layer).__mro__:
         if cls in _RULES:
             return _RULES[cls]
+        name = f"{cls.__module__}.{cls.__qualname__}"
+        if name in _RULES_BY_NAME:
+            return _RULES_BY_NAME[name]
     return _OPAQUE
 
 
 def is_known(layer):
-    return any(cls in _RULES for cls in type(layer).__mro__)
+    return rule_for(layer) is not _OPAQUE
 
 
 _OPAQUE = LayerRule()
@@ -454,11 +515,20 @@ for _cls in (
     L.GlobalAveragePooling1D, L.GlobalAveragePooling2D,
     L.GlobalAveragePooling3D, L.GlobalMaxPooling1D, L.GlobalMaxPooling2D,
     L.GlobalMaxPooling3D,
-    L.ZeroPadding1D, L.ZeroPadding2D, L.ZeroPadding3D,
     L.Cropping1D, L.Cropping2D, L.Cropping3D,
     L.UpSampling1D, L.UpSampling2D, L.UpSampling3D,
 ):
     register_rule(_cls, ChannelwiseRule(zero_preserving=True))
+_ACROSS_CHANNELS = ("it normalizes across channels, so removing one changes "
+                    "the others")
+for _cls in (L.LayerNormalization, L.GroupNormalization, L.UnitNormalization,
+             L.RMSNormalization):
+    register_rule(_cls, OpaqueRule(_ACROSS_CHANNELS))
+_RULES_BY_NAME["keras.src.applications.convnext.LayerScale"] = \
+    LayerScaleRule()
+for _cls in (L.ZeroPadding1D, L.ZeroPadding2D, L.ZeroPadding3D):
+    register_rule(_cls, ChannelwiseRule(zero_preserving=True,
+                                        keeps_constants=False))
 del L, _cls
 
 

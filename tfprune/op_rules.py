@@ -47,13 +47,7 @@ class _OperationConcat(handlers.ConcatenateRule):
     pass
 
 
-class _OperationOpaque(handlers.LayerRule):
-    def __init__(self, reason):
-        self.reason = reason
-
-    def why_not(self, layer):
-        return self.reason
-
+class _OperationOpaque(handlers.OpaqueRule):
     def params(self, layer, c_in, c_out, in_shape):
         return {}
 

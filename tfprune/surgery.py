@@ -1,5 +1,6 @@
 """`shrink`: rebuild a gated model without its pruned channels."""
 
+import keras
 import numpy as np
 
 from tfprune import graph as graph_lib
@@ -52,6 +53,73 @@ def _kept_channels(graph):
     return kept
 
 
+def _probe_inputs(model, seed):
+    """Two batches of one example per model input: zeros, and noise."""
+    batches = []
+    for value in (0.0, None):
+        rng = np.random.default_rng(seed)
+        batch = []
+        for x in model.inputs:
+            shape = [1] + [d if d is not None else 64 for d in x.shape[1:]]
+            data = np.full(shape, value) if value is not None else \
+                rng.uniform(0, 1, shape)
+            batch.append(data.astype(x.dtype))
+        batches.append(batch)
+    return batches
+
+
+def _folded_constants(graph, kept):
+    """`{id(producer node): what its pruned, constant inputs add}`.
+
+    The pruned input channels of a fold (see `ChannelGraph.folds`) hold one
+    value each whatever the input; it is read by running the gated model
+    (inference) to the producer's input, twice, and checked to be constant.
+    """
+    if not graph.folds:
+        return {}
+    probe = keras.Model(graph.model.inputs,
+                        [call.inputs[0] for call in graph.folds])
+    runs = [probe(batch, training=False) for batch in _probe_inputs(
+        graph.model, seed=0)]
+    added = {}
+    for i, call in enumerate(graph.folds):
+        channels = call.inputs[0].shape[-1]
+        pruned = np.setdiff1d(np.arange(channels), kept[id(call.inputs[0])])
+        values = [keras.ops.convert_to_numpy(
+            run[i] if len(graph.folds) > 1 else run).reshape(
+                -1, channels)[:, pruned] for run in runs]
+        constant = values[0][0]
+        scale = max(1.0, float(np.abs(constant).max(initial=0.0)))
+        if not all(np.allclose(v, constant, rtol=0, atol=1e-5 * scale)
+                   for v in values):
+            raise graph_lib.GraphError(
+                f"The pruned input channels of layer '{call.layer.name}' "
+                "should be constant but vary with the input, so they cannot "
+                "be folded into its bias. Please report this model to "
+                "tfprune.")
+        added[id(call.node)] = call.rule.constant_contribution(
+            call.layer, pruned, constant)
+    return added
+
+
+def _with_bias(config, weights, added):
+    """Producer `weights` (kernel[, bias]) with `added` in the bias."""
+    if config.get("use_bias"):
+        return config, [weights[0], weights[1] + added] + weights[2:]
+    config = dict(config, use_bias=True)
+    return config, [weights[0], added.astype(weights[0].dtype)] + weights[1:]
+
+
+def _minus_mean(layer, weights, added):
+    """BatchNormalization `weights` with `added` absorbed: BN(y + a) is BN(y)
+    with the moving mean lowered by a."""
+    index = next(i for i, w in enumerate(layer.weights)
+                 if w is layer.moving_mean)
+    weights = list(weights)
+    weights[index] = weights[index] - added
+    return weights
+
+
 def shrink(gated):
     """Returns a new, smaller functional model without the masked channels.
 
@@ -88,6 +156,9 @@ def shrink(gated):
     graph.check()
     check_finite_weights(graph.model, "tfprune.shrink")
     kept = _kept_channels(graph)
+    added = _folded_constants(graph, kept)
+    absorbed = {id(bn.node): added[node]
+                for node, bn in graph.absorbing.items()}
     built = {}
 
     def call_fn(call, args, kwargs):
@@ -103,6 +174,12 @@ def shrink(gated):
             return built[id(layer)](*args, **kwargs)
         rule = call.rule if call.kind != handlers.OPAQUE else handlers.LayerRule()
         config, weights = rule.rebuild(layer, in_kept, out_kept, in_shape)
+        node = id(call.node)
+        if node in added and node not in graph.absorbing:
+            config, weights = _with_bias(config, weights,
+                                         added[node][out_kept])
+        if node in absorbed:
+            weights = _minus_mean(layer, weights, absorbed[node][out_kept])
         new_layer = layer.__class__.from_config(config)
         outputs = new_layer(*args, **kwargs)
         if weights:
