@@ -98,7 +98,13 @@ def main(argv):
           "measured ratio | count_params removed | max rel. logit diff | "
           "equal (1e-4) | seconds | left out |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
+    import keras
+
     for name in FLAGS.models:
+        if not hasattr(keras.applications, name):
+            print(f"| {name} | not in keras.applications of Keras "
+                  f"{keras.__version__} | | | | | | | | | |", flush=True)
+            continue
         try:
             print(_row(name, FAMILIES[name]), flush=True)
         except Exception as error:  # a failure is a result: show it

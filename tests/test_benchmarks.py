@@ -55,3 +55,15 @@ def test_collector_writes_the_table_and_plots(results):
     for name in ("summary.md", "accuracy_vs_removed.png", "widths.png",
                  "epochs.png"):
         assert os.path.getsize(results / name) > 0
+
+
+def test_zoo_table_rows_prune_with_equal_logits(tmp_path):
+    table = _run("zoo.py", "--models=MobileNetV3Small,DenseNet121",
+                 cwd=tmp_path)
+    rows = [line for line in table.splitlines()
+            if line.startswith(("| MobileNetV3Small", "| DenseNet121"))]
+    assert len(rows) == 2
+    for row in rows:
+        cells = [cell.strip() for cell in row.split("|")]
+        assert cells[9] == "yes", row  # logits within 1e-4
+        assert cells[6] == "50.00%", row  # the solver's measured ratio

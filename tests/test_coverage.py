@@ -65,3 +65,36 @@ def test_nothing_to_prune():
     report = tfprune.coverage(model)
     assert report["params"] == 0 and report["groups"] == 0
     assert "has nothing to prune" in report["left_out"][0]["reason"]
+
+
+def test_gate_says_how_much_it_reaches():
+    with pytest.warns(UserWarning) as record:
+        tfprune.gate(_grouped())
+    report = tfprune.coverage(_grouped())
+    messages = [str(w.message) for w in record]
+    assert (f"pruning reaches {100 * report['params']:.1f}% of the "
+            "parameters") in messages[-1]
+    assert "tfprune.coverage(model) lists the 1 part(s) left out" in \
+        messages[-1]
+
+
+ZOO = {  # keras.applications families and an input side they accept
+    "ConvNeXtTiny": 32, "DenseNet121": 32, "EfficientNetB0": 32,
+    "EfficientNetV2B0": 32, "InceptionV3": 75, "MobileNet": 32,
+    "MobileNetV2": 32, "MobileNetV3Small": 32, "ResNet50": 32,
+    "ResNet50V2": 32, "VGG16": 32, "Xception": 71,
+}
+
+
+@pytest.mark.parametrize("name", sorted(ZOO))
+def test_keras_applications_are_measured_and_mostly_reachable(name):
+    kwargs = {}
+    if name.startswith(("ConvNeXt", "EfficientNetV2", "MobileNetV3")):
+        kwargs["include_preprocessing"] = False
+    side = ZOO[name]
+    model = getattr(keras.applications, name)(
+        weights=None, input_shape=(side, side, 3), classes=10,
+        classifier_activation=None, **kwargs)
+    assert tfprune.measure(model)["params"] == model.count_params()
+    report = tfprune.coverage(model)
+    assert report["params"] >= 0.9, report["left_out"][:1]

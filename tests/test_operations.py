@@ -99,6 +99,9 @@ def test_x_plus_constant_before_a_conv_gets_its_gate_again():
     (lambda x: x / ops.relu(x), "dividing by a tensor whose channels"),
     (lambda x: ops.mean(x, axis=-1, keepdims=True) * x,
      "reduces over the channel axis"),
+    (lambda x: ops.reshape(x, (-1, 8, 4, 16)),
+     r"reshape from \(None, 8, 8, 8\) to \(None, 8, 4, 16\) mixes"),
+    (lambda x: ops.transpose(x, (0, 3, 1, 2)), "moves the channel axis"),
 ])
 def test_operations_that_cannot_take_pruned_channels_keep_them(build,
                                                                message):
@@ -112,10 +115,10 @@ def test_operations_that_cannot_take_pruned_channels_keep_them(build,
 
 
 def test_an_unknown_operation_gets_a_clear_error():
-    model = _conv_then(lambda x: ops.reshape(x, (-1, 8, 4, 16)))
+    model = _conv_then(lambda x: ops.cumsum(x, axis=-1))
     tfprune.measure(model)
     with pytest.raises(tfprune.GraphError,
-                       match=r"Operation 'reshape.*' \(Reshape\) receives "
+                       match=r"Operation 'cumsum.*' \(Cumsum\) receives "
                              r"prunable channels from \['conv'\].*"
                              r"tfprune.register_rule"):
         tfprune.gate(model)
@@ -142,3 +145,34 @@ def test_mobilenet_v3_hard_swish_written_with_operators():
         "float32")
     reference = np.abs(keras.ops.convert_to_numpy(gated(x))).max()
     assert max_abs_diff(gated, small, x) <= 1e-4 * reference
+
+
+def reshape_transpose_net():
+    """Channels kept last through ops.reshape and ops.transpose, then a
+    reshape that flattens, as `Flatten` does."""
+    inputs = keras.Input((4, 4, 3))
+    x = ops.relu(_conv(inputs, 32, "a"))
+    x = ops.reshape(x, (-1, 16, 32))  # positions merged, channels last
+    x = ops.reshape(x, (-1, 4, 4, 32))
+    x = ops.transpose(x, (0, 2, 1, 3))  # H and W swapped
+    x = ops.relu(_conv(x, 24, "b"))
+    x = ops.reshape(x, (-1, 4 * 4 * 24))
+    return keras.Model(inputs, layers.Dense(4, name="classifier")(x))
+
+
+@pytest.mark.parametrize("ratio", [0.3, 0.5])
+def test_reshape_and_transpose_keeping_channels_are_pruned(ratio):
+    model = reshape_transpose_net()
+    randomize_bn(model)
+    gated = tfprune.gate(model)
+    assert len([l for l in gated.layers
+                if isinstance(l, tfprune.ChannelGate)]) == 2
+    randomize_scores(gated)
+    removed = tfprune.prune_now(gated, ratio)
+    small = tfprune.shrink(gated)
+    assert abs(removed - ratio) <= 0.005
+    assert 1 - small.count_params() / model.count_params() == \
+        pytest.approx(removed)
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 4, 4, 3)).astype(
+        "float32")
+    assert max_abs_diff(gated, small, x) <= 1e-5

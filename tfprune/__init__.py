@@ -21,7 +21,7 @@ from tfprune.deploy import ExportError, export
 from tfprune.gates import ChannelGate
 from tfprune.gating import gate
 from tfprune.graph import GraphError
-from tfprune.handlers import ChannelwiseRule, LayerRule, register_rule
+from tfprune.rules import ChannelwiseRule, LayerRule, register_rule
 from tfprune.pruning import prune_now
 from tfprune.solver import BudgetError
 from tfprune.surgery import shrink

@@ -1,7 +1,9 @@
 """Parameters, MACs and channels of a model, as functions of the kept widths."""
 
-from tfprune import handlers
+import keras
+
 from tfprune import polynomial
+from tfprune import rules
 from tfprune.graph import ChannelGraph
 
 METRICS = ("params", "macs", "channels")
@@ -37,8 +39,8 @@ def call_terms(graph, call, metric):
     c_out = polynomial.linear(graph.output_width(call))
     in_shape = call.inputs[0].shape if call.inputs else None
     rule = call.rule
-    if call.kind == handlers.OPAQUE and metric != "channels":
-        rule = handlers.LayerRule()
+    if call.kind == rules.OPAQUE and metric != "channels":
+        rule = rules.LayerRule()
     if metric == "params" and call.first_call:
         terms = rule.params(call.layer, c_in, c_out, in_shape)
         if id(call.node) in graph.gains_bias:  # `shrink` adds a bias
@@ -46,12 +48,38 @@ def call_terms(graph, call, metric):
             for key, coef in polynomial.as_terms(c_out).items():
                 terms[key] = terms.get(key, 0.0) + coef
         return terms
+    if metric == "macs" and isinstance(call.layer, keras.Model):
+        # a nested model tfprune does not inline, measured on its own
+        return polynomial.as_terms(
+            {polynomial.CONSTANT: measure(call.layer)["macs"]})
     if metric == "macs":
         return rule.macs(call.layer, c_in, c_out, in_shape,
                          call.outputs[0].shape)
-    if metric == "channels" and call.kind == handlers.PRODUCER:
+    if metric == "channels" and call.kind == rules.PRODUCER:
         return polynomial.as_terms(c_out)
     return {}
+
+
+def reachable_cost(graph):
+    """`(reachable, total)`: dicts of the params and MACs at full width, of
+    the layers with a prunable channel axis (input or output) and of all."""
+    sizes = [group.size for group in graph.groups]
+    reachable = {"params": 0.0, "macs": 0.0}
+    total = {"params": 0.0, "macs": 0.0}
+    for call in graph.calls:
+        if call.kind == rules.GATE:
+            continue
+        prunable = any(segment.group is not None
+                       for t in call.inputs + call.outputs
+                       for segment in graph.segments[id(t)])
+        for metric in total:
+            poly = polynomial.Polynomial(len(sizes))
+            poly.add(call_terms(graph, call, metric))
+            value = poly(sizes)
+            total[metric] += value
+            if prunable:
+                reachable[metric] += value
+    return reachable, total
 
 
 def group_widths(graph):

@@ -2,8 +2,6 @@
 
 from tfprune import cost as cost_lib
 from tfprune import gating
-from tfprune import handlers
-from tfprune import polynomial
 from tfprune.graph import ChannelGraph, GraphError
 
 
@@ -43,22 +41,7 @@ def coverage(model):
                 "total_macs": total["macs"], "groups": 0,
                 "left_out": [{"layers": [], "reason": str(error)}]}
     graph = ChannelGraph(gated)
-    sizes = [group.size for group in graph.groups]
-    reachable = {"params": 0.0, "macs": 0.0}
-    total = {"params": 0.0, "macs": 0.0}
-    for call in graph.calls:
-        if call.kind == handlers.GATE:
-            continue
-        tensors = call.inputs + call.outputs
-        prunable = any(segment.group is not None for t in tensors
-                       for segment in graph.segments[id(t)])
-        for metric in total:
-            poly = polynomial.Polynomial(len(sizes))
-            poly.add(cost_lib.call_terms(graph, call, metric))
-            value = poly(sizes)
-            total[metric] += value
-            if prunable:
-                reachable[metric] += value
+    reachable, total = cost_lib.reachable_cost(graph)
     return {
         "params": reachable["params"] / total["params"],
         "macs": reachable["macs"] / total["macs"] if total["macs"] else 0.0,

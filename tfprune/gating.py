@@ -4,8 +4,9 @@ import warnings
 
 import keras
 
+from tfprune import cost as cost_lib
 from tfprune import graph as graph_lib
-from tfprune import handlers
+from tfprune import rules
 from tfprune.gates import ChannelGate
 
 
@@ -31,10 +32,10 @@ def _channel_spaces(all_calls):
     for call in all_calls:
         kind = call.kind
         out = id(call.outputs[0])
-        if kind in (handlers.CHANNELWISE, handlers.GATE) and \
+        if kind in (rules.CHANNELWISE, rules.GATE) and \
                 len(call.inputs) == 1:
             spaces.union(id(call.inputs[0]), out)
-        elif kind == handlers.MERGE:
+        elif kind == rules.MERGE:
             channels = call.outputs[0].shape[-1]
             for t in call.inputs:
                 if t.shape[-1] == channels:
@@ -54,7 +55,7 @@ def _gate_points(fmodel, skip):
     all_calls = graph_lib.calls(fmodel)
     consumers = graph_lib.consumers(all_calls)
     spaces = _channel_spaces(all_calls)
-    producers = [c for c in all_calls if c.kind == handlers.PRODUCER]
+    producers = [c for c in all_calls if c.kind == rules.PRODUCER]
     skipped = {spaces.find(id(c.outputs[0])) for c in producers
                if c.layer.name in skip}
     outputs = {id(t) for t in fmodel.outputs}
@@ -66,7 +67,7 @@ def _gate_points(fmodel, skip):
         t = call.outputs[0]
         while id(t) not in outputs:
             users = consumers.get(id(t), [])
-            if not (len(users) == 1 and users[0].kind == handlers.CHANNELWISE
+            if not (len(users) == 1 and users[0].kind == rules.CHANNELWISE
                     and len(users[0].inputs) == 1):
                 break
             t = users[0].outputs[0]
@@ -127,6 +128,16 @@ def gate(model, skip=()):
     for producers, message in left_out:
         warnings.warn(f"tfprune.gate: not pruning {producers}: {message}.",
                       stacklevel=2)
+    if left_out:
+        reachable, total = cost_lib.reachable_cost(
+            graph_lib.ChannelGraph(gated))
+        share = {metric: reachable[metric] / total[metric]
+                 if total[metric] else 0.0 for metric in total}
+        warnings.warn(
+            f"tfprune.gate: pruning reaches {100 * share['params']:.1f}% of "
+            f"the parameters and {100 * share['macs']:.1f}% of the MACs of "
+            f"'{model.name}'; tfprune.coverage(model) lists the "
+            f"{len(left_out)} part(s) left out and why.", stacklevel=2)
     return gated
 
 
@@ -194,7 +205,7 @@ def _resolve(graph, points, origin, extra, unknown_layers="raise"):
     for problem in graph.problems:
         producers = [p.name for p in graph.groups[problem.group].producers]
         layer = problem.layer
-        if layer is not None and not handlers.is_known(layer) \
+        if layer is not None and not rules.is_known(layer) \
                 and unknown_layers == "raise":
             what = "Layer" if isinstance(layer, keras.layers.Layer) \
                 else "Operation"

@@ -6,7 +6,7 @@ prunable group (the channels behind one `ChannelGate`) or to no group.
 From the segments, `cost.py` writes parameters and MACs as functions of the
 group widths and `surgery.py` knows which weight slices to keep.
 
-This module (and `op_rules.operation_class`, which reads one tensor's
+This module (and `rules.operation_class`, which reads one tensor's
 `_keras_history`) are the only places that touch Keras's functional-graph
 internals; tests/test_graph.py checks that they still exist.
 """
@@ -16,8 +16,7 @@ import typing
 
 import keras
 
-from tfprune import handlers
-from tfprune import op_rules
+from tfprune import rules
 from tfprune.gates import ChannelGate
 
 
@@ -37,8 +36,8 @@ class Call:
 
     @property
     def rule(self):
-        rule = handlers.rule_for(self.layer)
-        if isinstance(rule, op_rules.OperationRule):  # depends on arguments
+        rule = rules.rule_for(self.layer)
+        if isinstance(rule, rules.OperationRule):  # depends on arguments
             args, kwargs = self.node.arguments.args, self.node.arguments.kwargs
             leaves = [a for a in keras.tree.flatten((args, kwargs))
                       if a is not None]
@@ -276,7 +275,7 @@ class ChannelGraph:
             id(t): call for call in self.calls for t in call.outputs}
         orphans = []  # gate calls that follow no producer directly
         for call in self.calls:
-            if call.kind != handlers.GATE:
+            if call.kind != rules.GATE:
                 continue
             gate = call.layer
             if id(gate) not in gate_group:
@@ -284,10 +283,10 @@ class ChannelGraph:
                 self.groups.append(gate_group[id(gate)])
             group = gate_group[id(gate)]
             source = producer_of.get(id(call.inputs[0]))
-            while source is not None and source.kind == handlers.CHANNELWISE \
+            while source is not None and source.kind == rules.CHANNELWISE \
                     and len(source.inputs) == 1:
                 source = producer_of.get(id(source.inputs[0]))
-            if source is not None and source.kind == handlers.PRODUCER:
+            if source is not None and source.kind == rules.PRODUCER:
                 self._producer_group[id(source.node)] = group.index
                 group.producers.append(source.layer)
             else:
@@ -318,7 +317,7 @@ class ChannelGraph:
             ins = [self.segments[id(x)] for x in call.inputs]
             first = ins[0] if ins else []
             kind = call.kind
-            if kind == handlers.PRODUCER:
+            if kind == rules.PRODUCER:
                 # A gate right before this layer would fix a lone segment.
                 fixable = call.inputs[0] if len(first) == 1 and \
                     first[0].multiplier == 1 else None
@@ -341,18 +340,18 @@ class ChannelGraph:
                         tensor=fixable)
                 group = self._producer_group.get(id(call.node))
                 outs = [[Segment(group, call.outputs[0].shape[-1])]]
-            elif kind == handlers.GATE:
+            elif kind == rules.GATE:
                 outs = [[dataclasses.replace(s, zeroed=True, constant=True)
                          for s in first]]
-            elif kind in (handlers.CHANNELWISE, handlers.EXPAND):
+            elif kind in (rules.CHANNELWISE, rules.EXPAND):
                 factor = call.rule.expansion(call.layer) \
-                    if kind == handlers.EXPAND else 1
+                    if kind == rules.EXPAND else 1
                 outs = [[self._through(call, s, factor) for s in first]]
-            elif kind == handlers.MERGE:
+            elif kind == rules.MERGE:
                 outs = [self._merge(call, ins)]
-            elif kind == handlers.CONCAT:
+            elif kind == rules.CONCAT:
                 outs = [[s for segments in ins for s in segments]]
-            elif kind == handlers.FLATTEN:  # constants stay constants
+            elif kind == rules.FLATTEN:  # constants stay constants
                 positions = 1
                 for d in call.inputs[0].shape[1:-1]:
                     positions *= d
@@ -382,7 +381,7 @@ class ChannelGraph:
             after = users.get(id(call.outputs[0]), [])
             if len(after) == 1 and isinstance(
                     after[0].layer, keras.layers.BatchNormalization) and \
-                    after[0].kind == handlers.CHANNELWISE and \
+                    after[0].kind == rules.CHANNELWISE and \
                     self._calls_of(after[0].layer) == 1:
                 self.absorbing[id(call.node)] = after[0]
             else:

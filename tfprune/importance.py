@@ -17,7 +17,7 @@ import keras
 import numpy as np
 
 from tfprune import graph as graph_lib
-from tfprune import handlers
+from tfprune import rules
 
 CRITERIA = ("scores", "l1", "bn", "random")
 
@@ -75,7 +75,7 @@ def _batchnorm_after(call, consumers):
     t = call.outputs[0]
     while len(consumers.get(id(t), [])) == 1:
         nxt = consumers[id(t)][0]
-        if nxt.kind != handlers.CHANNELWISE:
+        if nxt.kind != rules.CHANNELWISE:
             return None
         if isinstance(nxt.layer, keras.layers.BatchNormalization):
             return nxt.layer
@@ -86,7 +86,7 @@ def _batchnorm_after(call, consumers):
 def batchnorm_gamma(graph):
     consumers = graph_lib.consumers(graph.calls)
     producer_calls = {id(c.layer): c for c in graph.calls
-                      if c.kind == handlers.PRODUCER}
+                      if c.kind == rules.PRODUCER}
     result = []
     for group, l1 in zip(graph.groups, filter_l1(graph)):
         norms = [_batchnorm_after(producer_calls[id(p)], consumers)

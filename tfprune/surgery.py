@@ -4,7 +4,7 @@ import keras
 import numpy as np
 
 from tfprune import graph as graph_lib
-from tfprune import handlers
+from tfprune import rules
 from tfprune.validation import check_finite_weights
 
 
@@ -24,27 +24,27 @@ def _kept_channels(graph):
     for call in graph.calls:
         kept_in = kept[id(call.inputs[0])] if call.inputs else None
         kind = call.kind
-        if kind == handlers.PRODUCER:
+        if kind == rules.PRODUCER:
             group = graph.segments[id(call.outputs[0])][0].group
             out = [group_kept[group] if group is not None
                    else np.arange(call.outputs[0].shape[-1])]
-        elif kind in (handlers.CHANNELWISE, handlers.GATE):
+        elif kind in (rules.CHANNELWISE, rules.GATE):
             out = [kept_in]
-        elif kind == handlers.EXPAND:
-            out = [handlers.expand_kept(kept_in,
+        elif kind == rules.EXPAND:
+            out = [rules.expand_kept(kept_in,
                                         call.rule.expansion(call.layer))]
-        elif kind == handlers.MERGE:
+        elif kind == rules.MERGE:
             channels = call.outputs[0].shape[-1]
             out = [next(kept[id(t)] for t in call.inputs
                         if t.shape[-1] == channels)]
-        elif kind == handlers.CONCAT:
+        elif kind == rules.CONCAT:
             parts, offset = [], 0
             for t in call.inputs:
                 parts.append(kept[id(t)] + offset)
                 offset += t.shape[-1]
             out = [np.concatenate(parts)]
-        elif kind == handlers.FLATTEN:
-            out = [handlers.flatten_kept(kept_in, call.inputs[0].shape)]
+        elif kind == rules.FLATTEN:
+            out = [rules.flatten_kept(kept_in, call.inputs[0].shape)]
         else:
             out = [np.arange(t.shape[-1] if t.shape else 1)
                    for t in call.outputs]
@@ -162,17 +162,18 @@ def shrink(gated):
     built = {}
 
     def call_fn(call, args, kwargs):
-        if call.kind == handlers.GATE:
+        if call.kind == rules.GATE:
             return args[0]
         layer = call.layer
         if call.is_operation:  # no weights to slice
-            return layer(*args, **kwargs)
+            return call.rule.call_operation(layer, args, kwargs,
+                                            kept[id(call.outputs[0])])
         in_shape = call.inputs[0].shape if call.inputs else None
         in_kept = kept[id(call.inputs[0])] if call.inputs else None
         out_kept = kept[id(call.outputs[0])]
         if id(layer) in built:
             return built[id(layer)](*args, **kwargs)
-        rule = call.rule if call.kind != handlers.OPAQUE else handlers.LayerRule()
+        rule = call.rule if call.kind != rules.OPAQUE else rules.LayerRule()
         config, weights = rule.rebuild(layer, in_kept, out_kept, in_shape)
         node = id(call.node)
         if node in added and node not in graph.absorbing:

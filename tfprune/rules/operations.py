@@ -1,5 +1,5 @@
 """How Keras operation nodes (`x + 3.0`, `ops.relu6(x)`, `x * y`, ...) treat
-channels: the counterpart of the layer rules in `handlers.py`.
+channels: the counterpart of the layer rules in `layers.py`.
 
 A functional model written with operators holds operation nodes besides
 layers. They have no weights; what matters is how their channels relate and
@@ -16,7 +16,9 @@ and `gate` names them in its error.
 import keras
 import numpy as np
 
-from tfprune import handlers
+from tfprune.rules.base import LayerRule, OpaqueRule, register_rule
+from tfprune.rules.layers import (ChannelwiseRule, ConcatenateRule,
+                                  FlattenRule, MergeRule)
 
 _ZERO_PRESERVING_UNARY = (
     "relu", "relu6", "silu", "hard_silu", "gelu", "elu", "selu",
@@ -29,7 +31,7 @@ _BINARY = ("add", "subtract", "multiply", "divide", "true_divide",
 _REDUCTIONS = ("mean", "sum", "max", "min")
 
 
-class _OperationChannelwise(handlers.ChannelwiseRule):
+class _OperationChannelwise(ChannelwiseRule):
     """Channel c from channel c, no weights."""
 
     def applies(self, layer, in_shape):
@@ -39,20 +41,20 @@ class _OperationChannelwise(handlers.ChannelwiseRule):
         return {}
 
 
-class _OperationMerge(handlers.MergeRule):
+class _OperationMerge(MergeRule):
     pass
 
 
-class _OperationConcat(handlers.ConcatenateRule):
+class _OperationConcat(ConcatenateRule):
     pass
 
 
-class _OperationOpaque(handlers.OpaqueRule):
+class _OperationOpaque(OpaqueRule):
     def params(self, layer, c_in, c_out, in_shape):
         return {}
 
 
-class OperationRule(handlers.LayerRule):
+class OperationRule(LayerRule):
     """A Keras operation whose treatment depends on the call's arguments."""
 
     def bind(self, op, arguments):
@@ -137,6 +139,60 @@ class ConcatenateOperationRule(OperationRule):
         return _OperationConcat()
 
 
+class _ReshapeKeepingChannels(_OperationChannelwise):
+    """A reshape whose last axis is the input's channel axis, unchanged."""
+
+    def __init__(self, newshape):
+        super().__init__(zero_preserving=True)
+        self.newshape = tuple(newshape)
+
+    def call_operation(self, op, args, kwargs, out_kept):
+        shape = self.newshape
+        if shape[-1] != -1:
+            shape = (*shape[:-1], len(out_kept))
+        return keras.ops.reshape(args[0], shape)
+
+
+class _ReshapeFlattening(FlattenRule):
+    """`ops.reshape(x, (batch, -1))`: what `Flatten` does."""
+
+    def __init__(self, newshape):
+        self.newshape = tuple(newshape)
+
+    def call_operation(self, op, args, kwargs, out_kept):
+        features = int(np.prod(args[0].shape[1:]))
+        return keras.ops.reshape(args[0], (self.newshape[0], features))
+
+
+class ReshapeRule(OperationRule):
+    """`ops.reshape` that keeps the channel axis last, or that flattens
+    `(batch, ..., C)` to `(batch, features)` like `Flatten`."""
+
+    def bind(self, op, arguments):
+        x = arguments[0]
+        out = op.compute_output_spec(x).shape
+        if out[-1] is not None and out[-1] == x.shape[-1]:
+            return _ReshapeKeepingChannels(op.newshape)
+        if len(out) == 2 and out[0] == x.shape[0] and None not in x.shape[1:] \
+                and out[1] == int(np.prod(x.shape[1:])):
+            return _ReshapeFlattening(op.newshape)
+        return _OperationOpaque(
+            f"reshape from {tuple(x.shape)} to {tuple(out)} mixes channels "
+            "with other axes")
+
+
+class TransposeRule(OperationRule):
+    """`ops.transpose` that leaves the channel axis last."""
+
+    def bind(self, op, arguments):
+        rank = len(arguments[0].shape)
+        axes = op.axes
+        if axes is None or axes[-1] % rank != rank - 1:
+            return _OperationOpaque(
+                f"it moves the channel axis (axes={axes!r})")
+        return _OperationChannelwise(zero_preserving=True)
+
+
 def operation_class(function, *args):
     """The Operation class a `keras.ops` function puts in a graph."""
     x = keras.KerasTensor((None, 4, 4))
@@ -149,17 +205,19 @@ def _register():
         function = getattr(ops, name, None) or getattr(ops.nn, name, None)
         if function is not None:
             args = (0.0, 1.0) if name == "clip" else ()
-            handlers.register_rule(operation_class(function, *args),
-                                   UnaryRule(name in _ZERO_PRESERVING_UNARY))
+            register_rule(operation_class(function, *args),
+                          UnaryRule(name in _ZERO_PRESERVING_UNARY))
     for name in _BINARY:
-        handlers.register_rule(operation_class(getattr(ops, name), 2.0),
-                               BinaryRule(name))
+        register_rule(operation_class(getattr(ops, name), 2.0),
+                      BinaryRule(name))
     for name in _REDUCTIONS:
-        handlers.register_rule(
+        register_rule(
             operation_class(getattr(ops, name), (1,)), ReductionRule())
-    handlers.register_rule(
+    register_rule(
         operation_class(lambda x: ops.concatenate([x, x], axis=-1)),
         ConcatenateOperationRule())
+    register_rule(operation_class(ops.reshape, (-1, 4)), ReshapeRule())
+    register_rule(operation_class(ops.transpose, (0, 2, 1)), TransposeRule())
 
 
 _register()
