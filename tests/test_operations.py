@@ -176,3 +176,29 @@ def test_reshape_and_transpose_keeping_channels_are_pruned(ratio):
     x = np.random.default_rng(0).uniform(-1, 1, (2, 4, 4, 3)).astype(
         "float32")
     assert max_abs_diff(gated, small, x) <= 1e-5
+
+
+def per_channel_constants_net():
+    """A hand-written affine `x * gamma + beta` with NumPy constants, and a
+    spatial weighting map broadcast over channels."""
+    rng = np.random.default_rng(3)
+    inputs = keras.Input((6, 6, 3))
+    x = layers.Conv2D(24, 3, padding="same", name="a")(inputs)
+    x = x * rng.uniform(0.5, 1.5, 24).astype("float32")
+    x = ops.relu(x + rng.normal(0, 0.5, (1, 1, 24)).astype("float32"))
+    x = x * rng.uniform(0, 1, (6, 6, 1)).astype("float32")
+    x = layers.Conv2D(16, 3, padding="same", name="b")(x)
+    x = ops.mean(ops.relu(x), axis=(1, 2))
+    return keras.Model(inputs, layers.Dense(4, name="classifier")(x))
+
+
+def test_per_channel_constants_are_sliced_with_their_channels():
+    model = per_channel_constants_net()
+    gated = tfprune.gate(model)
+    randomize_scores(gated)
+    assert abs(tfprune.prune_now(gated, 0.5) - 0.5) <= 0.005
+    small = tfprune.shrink(gated)
+    assert small.get_layer("a").filters < 24
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 6, 6, 3)).astype(
+        "float32")
+    assert max_abs_diff(gated, small, x) <= 1e-5

@@ -66,14 +66,6 @@ class OperationRule(LayerRule):
         return {}
 
 
-def _scalar(value):
-    """`value` as a Python float if it is a scalar number, else None."""
-    array = np.asarray(value)
-    if array.dtype.kind in "biuf" and array.size == 1:
-        return float(array.reshape(()))
-    return None
-
-
 class UnaryRule(OperationRule):
     def __init__(self, zero_preserving):
         self.zero_preserving_op = zero_preserving
@@ -83,7 +75,8 @@ class UnaryRule(OperationRule):
 
 
 class BinaryRule(OperationRule):
-    """`+ - * /`, maximum and minimum, with a tensor or a scalar."""
+    """`+ - * /`, maximum and minimum, with a tensor or a constant (a
+    number, or an array with one value per channel and/or position)."""
 
     def __init__(self, name):
         self.name = name
@@ -99,20 +92,53 @@ class BinaryRule(OperationRule):
                 zero_if="any" if self.name == "multiply" else "all")
         constants = [a for a in arguments
                      if not isinstance(a, keras.KerasTensor)]
-        value = _scalar(constants[0]) if len(constants) == 1 else None
-        if len(tensors) != 1 or value is None:
+        if len(tensors) != 1 or len(constants) != 1:
+            return _OperationOpaque(f"'{self.name}' with these arguments")
+        constant = np.asarray(constants[0])
+        if constant.dtype.kind not in "biuf":
             return _OperationOpaque(
-                f"'{self.name}' with a constant that is not one number "
-                "(per-channel constants are not sliced yet)")
+                f"'{self.name}' with a constant of dtype {constant.dtype}")
+        channels = tensors[0].shape[-1]
+        if constant.ndim and constant.shape[-1] not in (1, channels):
+            return _OperationOpaque(
+                f"'{self.name}' with a constant of shape {constant.shape}, "
+                "which does not broadcast along the channel axis")
         if self.name in ("divide", "true_divide"):
             if not isinstance(arguments[0], keras.KerasTensor):
                 return _OperationOpaque(
                     "dividing a constant by pruned channels gives infinities")
-            return _OperationChannelwise(zero_preserving=value != 0)
-        keeps_zero = {"add": value == 0, "subtract": value == 0,
-                      "multiply": bool(np.isfinite(value)),
-                      "maximum": value == 0, "minimum": value == 0}[self.name]
-        return _OperationChannelwise(zero_preserving=keeps_zero)
+            keeps_zero = bool(np.all(constant != 0))
+        else:
+            keeps_zero = {
+                "add": np.all(constant == 0), "subtract": np.all(
+                    constant == 0),
+                "multiply": np.all(np.isfinite(constant)),
+                "maximum": np.all(constant == 0),
+                "minimum": np.all(constant == 0)}[self.name]
+        if constant.size == 1:
+            return _OperationChannelwise(zero_preserving=bool(keeps_zero))
+        # One value per channel (sliced with the channels) and/or per
+        # position (then a constant channel varies over positions).
+        return _ChannelwiseWithConstant(
+            zero_preserving=bool(keeps_zero),
+            keeps_constants=all(d == 1 for d in constant.shape[:-1]),
+            channels=channels)
+
+
+class _ChannelwiseWithConstant(_OperationChannelwise):
+    """`x * c`, `x + c`, ... with a constant `c` broadcast over `x`."""
+
+    def __init__(self, zero_preserving, keeps_constants, channels):
+        super().__init__(zero_preserving=zero_preserving,
+                         keeps_constants=keeps_constants)
+        self.channels = channels
+
+    def call_operation(self, op, args, kwargs, out_kept):
+        args = [np.asarray(a)[..., out_kept]
+                if not isinstance(a, keras.KerasTensor) and np.ndim(a)
+                and np.shape(a)[-1] == self.channels > 1 else a
+                for a in args]
+        return op(*args, **kwargs)
 
 
 class ReductionRule(OperationRule):
