@@ -4,6 +4,8 @@
 # table and plots.
 #   bash benchmarks/accuracy.sh [EPOCHS] [METRIC] [TARGET] [SEEDS] [METHODS]
 # e.g. bash benchmarks/accuracy.sh 30 params 0.94 "0 1"
+# METHODS may include tfmot (needs: pip install tf-keras==2.21.*
+# tensorflow-model-optimization; it runs benchmarks/tfmot_baseline.py).
 # Paper scale (GPU): add --width=1 --epochs=160 to the python line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,9 +18,13 @@ OUT=benchmarks/results/accuracy_e${EPOCHS}
 mkdir -p "$OUT"
 for seed in $SEEDS; do
   for method in $METHODS; do
-    python benchmarks/accuracy.py --method="$method" --seed="$seed" \
-      --epochs="$EPOCHS" --metric="$METRIC" --target="$TARGET" \
-      --results_dir="$OUT" 2>&1 \
+    if [ "$method" = tfmot ]; then  # Keras 2, its own process
+      script=(benchmarks/tfmot_baseline.py)
+    else
+      script=(benchmarks/accuracy.py --method="$method" --metric="$METRIC")
+    fi
+    python "${script[@]}" --seed="$seed" --epochs="$EPOCHS" \
+      --target="$TARGET" --results_dir="$OUT" 2>&1 \
       | grep -v -E "^(W|I)[0-9]{4}|cpu_feature|rebuild TensorFlow|^WARNING: All" \
       > "$OUT/${method}_${METRIC}${TARGET}_s${seed}.log"
   done

@@ -84,6 +84,32 @@ def table(runs):
     return "\n".join(lines) + "\n"
 
 
+def tfmot_table(tfmot_runs):
+    """tensorflow-model-optimization's magnitude pruning beside tfprune:
+    the files' bytes, gzipped bytes and LiteRT latency."""
+    if not tfmot_runs:
+        return ""
+    lines = [
+        "| method | seed | nonzero kernel weights | val top-1 float | int8 "
+        "LiteRT | .tflite bytes | gzipped bytes | LiteRT ms (1 thread) |",
+        "|---|---|---|---|---|---|---|---|"]
+    for r in tfmot_runs:
+        lines.append(
+            f"| tfmot magnitude, {r['target']:.0%} sparsity | {r['seed']} | "
+            f"{1 - r['kernel_sparsity']:.1%} | "
+            f"{_pct(r['val_accuracy_float'])} | "
+            f"{_pct(r['val_accuracy_int8_litert'])} | "
+            f"{r['tflite_bytes']:,} | {r['gzip_bytes']:,} | "
+            f"{r['latency_ms_litert']:.3f} |")
+        same = r.get("tfprune_same_seed")
+        if same:
+            lines.append(
+                f"| tfprune (same seed's .tflite) | {r['seed']} | | | | "
+                f"{same['tflite_bytes']:,} | {same['gzip_bytes']:,} | "
+                f"{same['latency_ms_litert']:.3f} |")
+    return "\n" + "\n".join(lines) + "\n"
+
+
 def plot_accuracy(runs, path):
     import matplotlib.pyplot as plt
 
@@ -181,7 +207,9 @@ def main(argv):
     runs = load(FLAGS.results_dir)
     if not runs:
         raise SystemExit(f"No run JSONs in {FLAGS.results_dir}.")
-    text = table(runs) + "\n" + stability(runs)
+    tfmot_runs = [r for r in runs if r["method"] == "tfmot"]
+    runs = [r for r in runs if r["method"] != "tfmot"]
+    text = table(runs) + "\n" + stability(runs) + tfmot_table(tfmot_runs)
     with open(os.path.join(FLAGS.results_dir, "summary.md"), "w") as f:
         f.write(text)
     plot_accuracy(runs, os.path.join(FLAGS.results_dir,

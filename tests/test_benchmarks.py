@@ -67,3 +67,19 @@ def test_zoo_table_rows_prune_with_equal_logits(tmp_path):
         cells = [cell.strip() for cell in row.split("|")]
         assert cells[9] == "yes", row  # logits within 1e-4
         assert cells[6] == "50.00%", row  # the solver's measured ratio
+
+
+def test_tfmot_baseline_writes_its_json_and_the_comparison(tmp_path):
+    pytest.importorskip("tensorflow_model_optimization")
+    pytest.importorskip("tf_keras")
+    write_image_folder(str(tmp_path / "cifar"), 64)
+    _run("tfmot_baseline.py", "--epochs=1", "--batch_size=16",
+         "--val_size=16", "--latency_runs=5", "--width=0.0625",
+         f"--data_dir={tmp_path / 'cifar'}",
+         f"--results_dir={tmp_path / 'results'}", cwd=tmp_path)
+    with open(tmp_path / "results" / "tfmot_params0.94_s0.json") as f:
+        report = json.load(f)
+    assert report["tflite_bytes"] == os.path.getsize(
+        tmp_path / "results" / "tfmot_params0.94_s0.tflite")
+    assert 0 < report["gzip_bytes"] < report["tflite_bytes"]
+    assert 0 <= report["val_accuracy_int8_litert"] <= 1
