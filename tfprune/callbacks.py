@@ -75,7 +75,8 @@ class TargetRatio(keras.callbacks.Callback):
     Args:
         ratio: fraction of `metric` to remove, strictly between 0 and 1
             (0.94 removes 94% of the parameters).
-        metric: `"params"` (default), `"macs"` or `"channels"`.
+        metric: `"params"` (default), `"macs"`, `"channels"` or `"flash"`
+            (bytes of the int8 `.tflite`).
         warmup: fraction of training with all channels open. Default 0.1.
         ramp: fraction of training over which the ratio grows. Default 0.6.
         update_every: steps between mask updates in the ramp. Default None:
@@ -103,6 +104,10 @@ class TargetRatio(keras.callbacks.Callback):
             False ranks by importance alone (a global top-k).
         seed: fixes the values of `importance="random"`. Default 0.
         verbose: 1 prints each phase change. Default 0.
+        flash_bytes: instead of `ratio`, the largest allowed size of the
+            int8 `.tflite` in bytes: the schedule removes the fraction of
+            the predicted flash bytes that fits it (`metric="flash"`; the
+            model is converted once when training starts).
 
     Example:
 
@@ -113,13 +118,22 @@ class TargetRatio(keras.callbacks.Callback):
     >>> small = tfprune.shrink(gated)
     """
 
-    def __init__(self, ratio, metric="params", warmup=0.1, ramp=0.6,
+    def __init__(self, ratio=None, metric="params", warmup=0.1, ramp=0.6,
                  update_every=None, round_to=1, min_channels=1,
                  importance="scores", calibration_data=None,
                  calibration_steps=20, saliency_decay=0.9, hold_updates=False,
-                 cost_aware=True, seed=0, verbose=0):
+                 cost_aware=True, seed=0, verbose=0, flash_bytes=None):
         super().__init__()
-        pruning.check_ratio(ratio)
+        if flash_bytes is None:
+            pruning.check_ratio(ratio)
+        else:
+            pruning.check_budget_bytes("flash_bytes", flash_bytes)
+            if ratio is not None:
+                raise ValueError(
+                    "Pass either `ratio` or `flash_bytes`, not both "
+                    "(combined budgets are not supported yet). Received: "
+                    f"ratio={ratio!r}, flash_bytes={flash_bytes!r}")
+            metric = "flash"
         check_metric(metric)
         _check_fraction("warmup", warmup)
         _check_fraction("ramp", ramp)
@@ -148,7 +162,8 @@ class TargetRatio(keras.callbacks.Callback):
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise ValueError(
                 f"`seed` must be an integer. Received: seed={seed!r}")
-        self.ratio = float(ratio)
+        self.flash_bytes = flash_bytes
+        self.ratio = None if ratio is None else float(ratio)
         self.metric = metric
         self.warmup = float(warmup)
         self.ramp = float(ramp)
@@ -181,6 +196,8 @@ class TargetRatio(keras.callbacks.Callback):
         self._plan = pruning.BudgetPlan(
             self._gated(), self.metric, self.round_to, self.min_channels,
             self.importance, seed=self.seed, cost_aware=self.cost_aware)
+        if self.flash_bytes is not None:  # the budget as a ratio of flash
+            self.ratio = pruning.ratio_for_flash(self._plan, self.flash_bytes)
         if self.calibration_data is not None:
             data_lib.check_data(self.calibration_data, self._gated(),
                                 what="calibration data")
@@ -263,7 +280,10 @@ class TargetRatio(keras.callbacks.Callback):
         self._last_fold = step
 
     def _apply(self, ratio, exact=True):
-        self._plan.apply(ratio, exact=exact)
+        if exact and self.flash_bytes is not None:  # checked by converting
+            self.ratio = pruning.fit_flash(self._plan, self.flash_bytes)
+        else:
+            self._plan.apply(ratio, exact=exact)
         self._masks_changed = True
 
     def _hold(self):
@@ -317,7 +337,8 @@ class TargetRatio(keras.callbacks.Callback):
 
     def get_config(self):
         return {
-            "ratio": self.ratio, "metric": self.metric,
+            "ratio": None if self.flash_bytes is not None else self.ratio,
+            "flash_bytes": self.flash_bytes, "metric": self.metric,
             "warmup": self.warmup, "ramp": self.ramp,
             "update_every": self.update_every, "round_to": self.round_to,
             "min_channels": self.min_channels,

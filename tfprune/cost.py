@@ -2,11 +2,13 @@
 
 import keras
 
+from tfprune import flash
 from tfprune import polynomial
 from tfprune import rules
 from tfprune.graph import ChannelGraph
 
-METRICS = ("params", "macs", "channels")
+METRICS = ("params", "macs", "channels", "flash")
+MEASURED = ("params", "macs", "channels")  # what `measure` reports
 
 
 def check_metric(metric):
@@ -25,8 +27,12 @@ def cost_polynomial(graph, metric):
     - `"macs"`: multiply-accumulates of one inference at batch size 1
       (convolutions and dense layers).
     - `"channels"`: output channels of all convolution and dense layers.
+    - `"flash"`: bytes of the full-integer int8 `.tflite` (see `flash.py`;
+      converts the model once to measure the width-independent part).
     """
     check_metric(metric)
+    if metric == "flash":
+        return flash.flash_polynomial(graph)
     poly = polynomial.Polynomial(len(graph.groups))
     for call in graph.calls:
         poly.add(call_terms(graph, call, metric))
@@ -100,4 +106,5 @@ def measure(model):
     """
     graph = ChannelGraph(model)
     widths = group_widths(graph)
-    return {m: int(round(cost_polynomial(graph, m)(widths))) for m in METRICS}
+    return {m: int(round(cost_polynomial(graph, m)(widths)))
+            for m in MEASURED}

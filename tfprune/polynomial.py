@@ -65,15 +65,16 @@ class Polynomial:
     def add(self, terms, factor=1.0):
         for key, coef in terms.items():
             self.terms[key] = self.terms.get(key, 0.0) + coef * factor
+        self._cache = None  # coefficients changed
 
     def _arrays(self):
-        if not hasattr(self, "_cache") or self._cache[0] != len(self.terms):
+        if getattr(self, "_cache", None) is None:
             keys = list(self.terms)
             i = np.array([k[0] for k in keys], dtype=int)
             j = np.array([k[1] for k in keys], dtype=int)
             c = np.array([self.terms[k] for k in keys], dtype=float)
-            self._cache = (len(self.terms), i, j, c)
-        return self._cache[1:]
+            self._cache = (i, j, c)
+        return self._cache
 
     def _extended(self, widths):
         w = np.asarray(widths, dtype=float).reshape(-1)

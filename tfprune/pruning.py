@@ -18,6 +18,48 @@ def check_ratio(ratio):
         )
 
 
+def check_budget_bytes(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not value > 0:
+        raise ValueError(
+            f"`{name}` is a budget in bytes and must be a positive number. "
+            f"Received: {name}={value!r}")
+
+
+def ratio_for_flash(plan, flash_bytes):
+    """The fraction of `plan`'s flash cost to remove to fit `flash_bytes`."""
+    full = plan.full_cost
+    if flash_bytes >= full:
+        raise ValueError(
+            f"The int8 .tflite of this model already fits "
+            f"flash_bytes={flash_bytes:,} ({full:,.0f} bytes unpruned): "
+            "nothing to prune. Pass a smaller budget, or `ratio`.")
+    return 1.0 - flash_bytes / full
+
+
+def fit_flash(plan, flash_bytes, attempts=3):
+    """Sets `plan`'s masks so that the int8 `.tflite` fits `flash_bytes`.
+
+    The prediction is checked by converting the shrunk model; if the real
+    file is larger (the prediction is within about 1%), the budget is
+    lowered by the excess and the masks solved again. Returns the fraction
+    of the flash bytes removed.
+    """
+    from tfprune import flash
+    from tfprune.surgery import shrink
+
+    budget = flash_bytes
+    for _ in range(attempts):
+        removed = plan.apply(ratio_for_flash(plan, budget))
+        real = flash.measured_bytes(shrink(plan.graph.model))
+        if real <= flash_bytes:
+            return removed
+        budget -= real - flash_bytes
+    raise solver.BudgetError(
+        f"Could not fit flash_bytes={flash_bytes:,}: after {attempts} tries "
+        f"the int8 .tflite still takes {real:,} bytes.")
+
+
 class BudgetPlan:
     """The groups and cost model of a gated model, ready to set masks.
 
@@ -93,9 +135,10 @@ class BudgetPlan:
             group.gate.set_mask(np.ones(group.size))
 
 
-def prune_now(gated, ratio, metric="params", round_to=1, min_channels=1,
-              importance="scores"):
-    """Sets the masks of a gated model at once to remove `ratio` of `metric`.
+def prune_now(gated, ratio=None, metric="params", round_to=1, min_channels=1,
+              importance="scores", flash_bytes=None):
+    """Sets the masks of a gated model at once to remove `ratio` of `metric`,
+    or to fit a device budget.
 
     Channels are chosen from the gates' current scores by the global budget
     solver (one-shot pruning; useful for tests and baselines).
@@ -103,21 +146,38 @@ def prune_now(gated, ratio, metric="params", round_to=1, min_channels=1,
     Args:
         gated: a model returned by `tfprune.gate`.
         ratio: fraction of the cost to remove, strictly between 0 and 1.
-        metric: `"params"`, `"macs"` or `"channels"`.
+        metric: `"params"`, `"macs"`, `"channels"` or `"flash"` (bytes of
+            the int8 `.tflite`).
         round_to: kept channel counts are multiples of this.
         min_channels: the fewest channels any group keeps.
         importance: how channels are ranked: `"scores"` (the gates' learned
             scores), `"l1"` (filter L1 norm) or `"bn"` (BatchNorm |gamma|).
+        flash_bytes: instead of `ratio`, the largest allowed size of the
+            int8 `.tflite` in bytes (predicted within about 1%; see
+            `tfprune/flash.py`). The model is converted once to measure
+            the part of the file that does not depend on the widths.
 
     Returns:
-        The fraction of `metric` actually removed.
+        The fraction of `metric` (with `flash_bytes`: of the flash bytes)
+        actually removed.
 
     Example:
 
     >>> gated = tfprune.gate(model)
     >>> tfprune.prune_now(gated, 0.5, metric="macs")
     0.500...
+    >>> tfprune.prune_now(gated, flash_bytes=64_000)  # a 64 kB .tflite
+    0.93...
     """
-    check_ratio(ratio)
-    return BudgetPlan(gated, metric, round_to, min_channels,
-                      importance).apply(ratio)
+    if flash_bytes is None:
+        check_ratio(ratio)
+        return BudgetPlan(gated, metric, round_to, min_channels,
+                          importance).apply(ratio)
+    check_budget_bytes("flash_bytes", flash_bytes)
+    if ratio is not None:
+        raise ValueError(
+            "Pass either `ratio` or `flash_bytes`, not both (combined "
+            f"budgets are not supported yet). Received: ratio={ratio!r}, "
+            f"flash_bytes={flash_bytes!r}")
+    plan = BudgetPlan(gated, "flash", round_to, min_channels, importance)
+    return fit_flash(plan, flash_bytes)

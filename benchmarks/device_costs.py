@@ -1,0 +1,66 @@
+"""Predicted against measured device costs of pruned models: flash bytes.
+
+    python benchmarks/device_costs.py > benchmarks/results/device_costs.md
+
+For each architecture the flash polynomial (tfprune/flash.py) is
+calibrated once, on the unpruned model, as `metric="flash"` and
+`flash_bytes=` do at the start of training. Then the gated model is pruned
+to several parameter ratios (random gate scores), shrunk, converted to an
+int8 `.tflite` (weights randomized, as after training) and its real size
+compared with the prediction.
+"""
+
+import os
+import warnings
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags  # noqa: E402
+
+flags.DEFINE_list("ratios", ["0.3", "0.5", "0.7", "0.9"],
+                  "Parameter ratios removed.")
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    del argv
+    import numpy as np
+
+    import tfprune
+    from tfprune import flash
+    from tfprune.graph import ChannelGraph
+
+    architectures = {
+        "VGG-16-BN x0.25": lambda: tfprune.models.vgg16_cifar(width=0.25),
+        "ResNet-20": lambda: tfprune.models.resnet_cifar(20),
+        "MobileNetV2 (CIFAR) x0.5": lambda: tfprune.models.mobilenet_v2_cifar(
+            width=0.5),
+    }
+    print("| model | params removed | predicted bytes | measured bytes | "
+          "error |")
+    print("|---|---|---|---|---|")
+    errors = []
+    for name, build in architectures.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            gated = tfprune.gate(build())
+        poly = flash.flash_polynomial(ChannelGraph(gated))  # calibrated
+        rng = np.random.default_rng(0)
+        for ratio in map(float, FLAGS.ratios):
+            for layer in gated.layers:
+                if isinstance(layer, tfprune.ChannelGate):
+                    layer.score.assign(rng.normal(size=layer.channels))
+            tfprune.prune_now(gated, ratio)
+            graph = ChannelGraph(gated)
+            predicted = poly([g.gate.kept_channels() for g in graph.groups])
+            measured = flash.measured_bytes(tfprune.shrink(gated))
+            error = predicted / measured - 1
+            errors.append(abs(error))
+            print(f"| {name} | {ratio:.0%} | {predicted:,.0f} | "
+                  f"{measured:,} | {100 * error:+.2f}% |", flush=True)
+    print(f"\n{len(errors)} pruned models; largest |error| "
+          f"{100 * max(errors):.2f}%, mean {100 * np.mean(errors):.2f}%.")
+
+
+if __name__ == "__main__":
+    app.run(main)
