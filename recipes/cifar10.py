@@ -39,6 +39,8 @@ flags.DEFINE_float("width", 1.0, "Channel width multiplier.")
 flags.DEFINE_float("target", 0.94, "Fraction of --metric to remove (0: none).")
 flags.DEFINE_enum("metric", "params", ["params", "macs", "channels"],
                   "What the target counts.")
+flags.DEFINE_integer("flash_bytes", 0, "Instead of --target: the largest "
+                     "size of the int8 .tflite in bytes (0: use --target).")
 flags.DEFINE_integer("epochs", 30, "Training epochs.")
 flags.DEFINE_enum("importance", "scores", ["scores", "l1", "bn", "random"],
                   "Channel ranking: learned gate scores, filter L1 norm, "
@@ -87,7 +89,8 @@ def main(argv):
         learning_rate=FLAGS.learning_rate, tflm_samples=FLAGS.tflm_samples,
         importance=FLAGS.importance, warmup=FLAGS.warmup, ramp=FLAGS.ramp,
         prune_options={"seed": FLAGS.seed}, teacher=teacher,
-        shrink_for_hold=FLAGS.shrink_for_hold)
+        shrink_for_hold=FLAGS.shrink_for_hold,
+        flash_bytes=FLAGS.flash_bytes or None)
     print_summary(report, (
         "before", "after", "removed", "val_accuracy_float",
         "val_accuracy_int8_litert", "val_accuracy_int8_tflm", "tflite_bytes",

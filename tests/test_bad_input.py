@@ -110,7 +110,8 @@ CASES = {
         "Received: ratio='0.9'"),
     "unknown metric": (
         lambda: tfprune.TargetRatio(0.5, metric="flops"), ValueError,
-        r"Unknown metric. Expected one of \('params', 'macs', 'channels'\)"),
+        r"Unknown metric. Expected one of \('params', 'macs', 'channels', "
+        r"'flash'\)"),
     "unknown importance": (
         lambda: tfprune.TargetRatio(0.5, importance="taylor"), ValueError,
         "Unknown importance.*Received: importance='taylor'"),

@@ -61,3 +61,17 @@ def test_cifar10_recipe_on_a_local_tfrecord_folder(tmp_path):
     assert isinstance(model.layers[1], keras.layers.Normalization)
     x = np.full((1, 32, 32, 3), 255.0, "float32")
     assert np.isfinite(model.predict(x, verbose=0)).all()
+
+
+def test_cifar10_recipe_with_a_flash_budget(tmp_path):
+    data_dir = tmp_path / "cifar"
+    write_image_folder(str(data_dir), 64)
+    out = tmp_path / "flash"
+    _run(["recipes/cifar10.py", "--model=vgg16", "--width=0.125",
+          "--flash_bytes=40000", "--epochs=2", "--batch_size=16",
+          f"--data_dir={data_dir}", "--val_size=16", "--tflm_samples=0",
+          f"--out_dir={out}"], tmp_path)
+    report = json.loads((out / "report.json").read_text())
+    assert report["flash_bytes"] == 40000
+    # The exported file (real weights) fits the budget.
+    assert 0.9 * 40000 < (out / "model_int8.tflite").stat().st_size <= 40000
