@@ -18,6 +18,7 @@ from tfprune.cost import measure
 from tfprune.coverage import coverage
 from tfprune.data import EpochShuffle
 from tfprune.deploy import ExportError, export
+from tfprune.devices import Device, get_device, register_device
 from tfprune.gates import ChannelGate
 from tfprune.gating import gate
 from tfprune.graph import GraphError
@@ -29,8 +30,9 @@ from tfprune.surgery import shrink
 __version__ = "0.1.0"
 
 __all__ = [
-    "BudgetError", "ChannelGate", "ChannelwiseRule", "EpochShuffle",
-    "ExportError", "coverage",
+    "BudgetError", "ChannelGate", "ChannelwiseRule", "Device",
+    "EpochShuffle", "ExportError", "coverage", "get_device",
+    "register_device",
     "GraphError", "LayerRule", "TargetRatio", "evaluate_tflite", "export",
     "gate", "measure", "models", "prune_now", "register_rule", "shrink",
     "to_tflite",

@@ -2,7 +2,7 @@
 
     python -m tfprune export --model=runs/vgg/model.keras --out_dir=fw \\
         --target=mcu --representative=calib.npy [--labels=labels.txt] \\
-        [--evaluation=val.npz]
+        [--evaluation=val.npz] [--device=cortex-m4]
 
 `--representative` is a `.npy` array of raw inputs (first axis: examples);
 `--evaluation` a `.npz` with arrays `x` and `y`.
@@ -22,6 +22,9 @@ flags.DEFINE_string("representative", None,
 flags.DEFINE_string("labels", None, "Text file, one class name per line.")
 flags.DEFINE_string("evaluation", None, ".npz with arrays x and y.")
 flags.DEFINE_integer("num_samples", 200, "Calibration examples to use.")
+flags.DEFINE_string("device", None, "A device preset (cortex-m4, cortex-m7, "
+                    "esp32-s3, cortex-m0plus; target mcu): check that the "
+                    "model fits its flash and RAM.")
 
 COMMANDS = ("export",)
 
@@ -51,9 +54,19 @@ def _main(argv):
             evaluation = (arrays["x"], arrays["y"])
     report = export(model, FLAGS.out_dir, target=FLAGS.target,
                     representative=representative, labels=FLAGS.labels,
-                    evaluation=evaluation, num_samples=FLAGS.num_samples)
-    summary = {k: v for k, v in report.items() if k not in ("input", "output")}
+                    evaluation=evaluation, num_samples=FLAGS.num_samples,
+                    device=FLAGS.device)
+    summary = {k: v for k, v in report.items()
+               if k not in ("input", "output", "device")}
     print(f"Exported to {FLAGS.out_dir}: {summary}")
+    if FLAGS.device:
+        fit = report["device"]
+        print(f"Fits {FLAGS.device}: flash {fit['flash']['used']:,} of "
+              f"{fit['flash']['allowed']:,} bytes "
+              f"({fit['flash']['used_share']:.1%}, {fit['flash']['left']:,} "
+              f"left); RAM arena {fit['ram']['used']:,} of "
+              f"{fit['ram']['allowed']:,} bytes ({fit['ram']['used_share']:.1%},"
+              f" {fit['ram']['left']:,} left).")
 
 
 def run():

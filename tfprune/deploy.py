@@ -23,6 +23,7 @@ import numpy as np
 
 from tfprune import convert
 from tfprune import data as data_lib
+from tfprune import devices
 
 # The arena measured by the 64-bit Python TFLM interpreter is exact for that
 # build; 32-bit MCUs need the same or less, but optimized kernels (CMSIS-NN,
@@ -154,7 +155,7 @@ def _with_metadata(tflite_bytes, labels, tmp_dir):
 
 
 def export(model, out_dir, target="mcu", representative=None, labels=None,
-           evaluation=None, num_samples=200):
+           evaluation=None, num_samples=200, device=None):
     """Writes the deployable files for `model` into `out_dir`.
 
     Args:
@@ -167,12 +168,18 @@ def export(model, out_dir, target="mcu", representative=None, labels=None,
         evaluation: optional labelled data to report float and int8
             accuracy (LiteRT, and TFLite Micro for `mcu`).
         num_samples: calibration examples. Default 200.
+        device: optional preset name (see `tfprune.devices`, e.g.
+            `"cortex-m4"`) or `tfprune.Device` (`target="mcu"` only): the
+            report says how the `.tflite` and the tensor arena (with its
+            margin) fit its flash and RAM, and an export that does not fit
+            fails, saying by how much.
 
     Returns:
         The deploy report (also written to `deploy_report.json`).
 
     Raises:
-        ExportError: the model needs operators the target lacks.
+        ExportError: the model needs operators the target lacks, or does
+            not fit `device` (nothing is written).
         ValueError: bad arguments or data (nothing is written).
 
     Example:
@@ -189,6 +196,13 @@ def export(model, out_dir, target="mcu", representative=None, labels=None,
     if representative is None:
         raise ValueError(
             "`representative` data is needed to calibrate the int8 model.")
+    if device is not None:
+        if target != "mcu":
+            raise ValueError(
+                "`device` budgets are for microcontrollers: use "
+                f"target='mcu'. Received: target={target!r}")
+        if not isinstance(device, devices.Device):
+            device = devices.get_device(device)
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise ValueError(
             f"`out_dir` must be a folder, but '{out_dir}' is a file. Give a "
@@ -223,6 +237,9 @@ def export(model, out_dir, target="mcu", representative=None, labels=None,
             _write(staging, "op_resolver.h", op_resolver_header(ops, arena))
             report.update(arena_bytes_measured=measured, arena_bytes=arena,
                           arena_margin=ARENA_MARGIN)
+            if device is not None:
+                report["device"] = device.fit(len(tflite), arena)
+                _check_fit(report["device"], device)
         else:
             tflite, has_metadata = _with_metadata(tflite, labels, staging)
             report["metadata"] = has_metadata
@@ -242,6 +259,19 @@ def export(model, out_dir, target="mcu", representative=None, labels=None,
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return report
+
+
+def _check_fit(fit, device):
+    if fit["fits"]:
+        return
+    over = [f"{what}: {-fit[what]['left']:,} bytes over ({fit[what]['used']:,}"
+            f" of {fit[what]['allowed']:,})"
+            for what in ("flash", "ram") if fit[what]["left"] < 0]
+    raise ExportError(
+        f"The model does not fit device '{device.name}' "
+        f"({device.description or 'no description'}): {'; '.join(over)}. "
+        "Prune it further (e.g. tfprune.TargetRatio(flash_bytes=...)) or "
+        "pick a larger device; nothing was written.")
 
 
 def _io_details(tflite, which):
