@@ -1,4 +1,5 @@
-"""Predicted against measured device costs of pruned models: flash bytes.
+"""Predicted against measured device costs of pruned models: flash bytes
+and the TFLite Micro tensor arena.
 
     python benchmarks/device_costs.py > benchmarks/results/device_costs.md
 
@@ -7,7 +8,9 @@ calibrated once, on the unpruned model, as `metric="flash"` and
 `flash_bytes=` do at the start of training. Then the gated model is pruned
 to several parameter ratios (random gate scores), shrunk, converted to an
 int8 `.tflite` (weights randomized, as after training) and its real size
-compared with the prediction.
+compared with the prediction. The arena model (tfprune/arena.py),
+calibrated the same way, against `tfprune.convert.tflm_arena_bytes` (the
+smallest arena the TFLite Micro interpreter runs the model in).
 """
 
 import os
@@ -27,7 +30,7 @@ def main(argv):
     import numpy as np
 
     import tfprune
-    from tfprune import flash
+    from tfprune import arena, convert, flash
     from tfprune.graph import ChannelGraph
 
     architectures = {
@@ -36,15 +39,16 @@ def main(argv):
         "MobileNetV2 (CIFAR) x0.5": lambda: tfprune.models.mobilenet_v2_cifar(
             width=0.5),
     }
-    print("| model | params removed | predicted bytes | measured bytes | "
-          "error |")
-    print("|---|---|---|---|---|")
-    errors = []
+    print("| model | params removed | flash: predicted | measured | error "
+          "| arena: predicted | measured | error |")
+    print("|---|---|---|---|---|---|---|---|")
+    errors, arena_errors = [], []
     for name, build in architectures.items():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             gated = tfprune.gate(build())
         poly = flash.flash_polynomial(ChannelGraph(gated))  # calibrated
+        arena_model = arena.ArenaModel(ChannelGraph(gated))
         rng = np.random.default_rng(0)
         for ratio in map(float, FLAGS.ratios):
             for layer in gated.layers:
@@ -52,14 +56,23 @@ def main(argv):
                     layer.score.assign(rng.normal(size=layer.channels))
             tfprune.prune_now(gated, ratio)
             graph = ChannelGraph(gated)
-            predicted = poly([g.gate.kept_channels() for g in graph.groups])
-            measured = flash.measured_bytes(tfprune.shrink(gated))
+            widths = [g.gate.kept_channels() for g in graph.groups]
+            tflite = flash.converted(tfprune.shrink(gated))
+            predicted, measured = poly(widths), len(tflite)
+            arena_predicted = arena_model(widths)
+            arena_measured = convert.tflm_arena_bytes(tflite)
             error = predicted / measured - 1
+            arena_error = arena_predicted / arena_measured - 1
             errors.append(abs(error))
+            arena_errors.append(abs(arena_error))
             print(f"| {name} | {ratio:.0%} | {predicted:,.0f} | "
-                  f"{measured:,} | {100 * error:+.2f}% |", flush=True)
-    print(f"\n{len(errors)} pruned models; largest |error| "
-          f"{100 * max(errors):.2f}%, mean {100 * np.mean(errors):.2f}%.")
+                  f"{measured:,} | {100 * error:+.2f}% | "
+                  f"{arena_predicted:,.0f} | {arena_measured:,} | "
+                  f"{100 * arena_error:+.2f}% |", flush=True)
+    print(f"\n{len(errors)} pruned models. Flash: largest |error| "
+          f"{100 * max(errors):.2f}%, mean {100 * np.mean(errors):.2f}%. "
+          f"Arena: largest |error| {100 * max(arena_errors):.2f}%, mean "
+          f"{100 * np.mean(arena_errors):.2f}%.")
 
 
 if __name__ == "__main__":

@@ -40,7 +40,9 @@ flags.DEFINE_float("target", 0.94, "Fraction of --metric to remove (0: none).")
 flags.DEFINE_enum("metric", "params", ["params", "macs", "channels"],
                   "What the target counts.")
 flags.DEFINE_integer("flash_bytes", 0, "Instead of --target: the largest "
-                     "size of the int8 .tflite in bytes (0: use --target).")
+                     "size of the int8 .tflite in bytes (0: no limit).")
+flags.DEFINE_integer("arena_bytes", 0, "Instead of --target: the largest "
+                     "TFLite Micro tensor arena in bytes (0: no limit).")
 flags.DEFINE_integer("epochs", 30, "Training epochs.")
 flags.DEFINE_enum("importance", "scores", ["scores", "l1", "bn", "random"],
                   "Channel ranking: learned gate scores, filter L1 norm, "
@@ -90,7 +92,8 @@ def main(argv):
         importance=FLAGS.importance, warmup=FLAGS.warmup, ramp=FLAGS.ramp,
         prune_options={"seed": FLAGS.seed}, teacher=teacher,
         shrink_for_hold=FLAGS.shrink_for_hold,
-        flash_bytes=FLAGS.flash_bytes or None)
+        flash_bytes=FLAGS.flash_bytes or None,
+        arena_bytes=FLAGS.arena_bytes or None)
     print_summary(report, (
         "before", "after", "removed", "val_accuracy_float",
         "val_accuracy_int8_litert", "val_accuracy_int8_tflm", "tflite_bytes",

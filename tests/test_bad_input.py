@@ -111,7 +111,7 @@ CASES = {
     "unknown metric": (
         lambda: tfprune.TargetRatio(0.5, metric="flops"), ValueError,
         r"Unknown metric. Expected one of \('params', 'macs', 'channels', "
-        r"'flash'\)"),
+        r"'flash', 'arena'\)"),
     "unknown importance": (
         lambda: tfprune.TargetRatio(0.5, importance="taylor"), ValueError,
         "Unknown importance.*Received: importance='taylor'"),

@@ -6,6 +6,7 @@ import tensorflow as tf
 from absl import logging
 
 from tfprune import batchnorm
+from tfprune import budgets
 from tfprune import data as data_lib
 from tfprune import pruning
 from tfprune.cost import check_metric
@@ -104,10 +105,13 @@ class TargetRatio(keras.callbacks.Callback):
             False ranks by importance alone (a global top-k).
         seed: fixes the values of `importance="random"`. Default 0.
         verbose: 1 prints each phase change. Default 0.
-        flash_bytes: instead of `ratio`, the largest allowed size of the
-            int8 `.tflite` in bytes: the schedule removes the fraction of
-            the predicted flash bytes that fits it (`metric="flash"`; the
-            model is converted once when training starts).
+        flash_bytes: the largest allowed size of the int8 `.tflite` in
+            bytes; `ratio` may then be omitted (if given, it is one more
+            budget). The model is converted once when training starts.
+        arena_bytes: the largest allowed TFLite Micro tensor arena in
+            bytes. With device budgets the schedule ramps the combined cost
+            (the largest of cost / budget) and the final masks are checked
+            by converting the shrunk model.
 
     Example:
 
@@ -122,19 +126,18 @@ class TargetRatio(keras.callbacks.Callback):
                  update_every=None, round_to=1, min_channels=1,
                  importance="scores", calibration_data=None,
                  calibration_steps=20, saliency_decay=0.9, hold_updates=False,
-                 cost_aware=True, seed=0, verbose=0, flash_bytes=None):
+                 cost_aware=True, seed=0, verbose=0, flash_bytes=None,
+                 arena_bytes=None):
         super().__init__()
-        if flash_bytes is None:
-            pruning.check_ratio(ratio)
-        else:
-            pruning.check_budget_bytes("flash_bytes", flash_bytes)
-            if ratio is not None:
-                raise ValueError(
-                    "Pass either `ratio` or `flash_bytes`, not both "
-                    "(combined budgets are not supported yet). Received: "
-                    f"ratio={ratio!r}, flash_bytes={flash_bytes!r}")
-            metric = "flash"
         check_metric(metric)
+        device = {"flash_bytes": flash_bytes, "arena_bytes": arena_bytes}
+        for name, value in device.items():
+            if value is not None:
+                budgets.check_limit(name, value)
+        if flash_bytes is None and arena_bytes is None:
+            pruning.check_ratio(ratio)
+        elif ratio is not None:
+            pruning.check_ratio(ratio)
         _check_fraction("warmup", warmup)
         _check_fraction("ramp", ramp)
         if warmup + ramp > 1:
@@ -163,8 +166,15 @@ class TargetRatio(keras.callbacks.Callback):
             raise ValueError(
                 f"`seed` must be an integer. Received: seed={seed!r}")
         self.flash_bytes = flash_bytes
-        self.ratio = None if ratio is None else float(ratio)
+        self.arena_bytes = arena_bytes
+        self.target = None if ratio is None else float(ratio)
+        self.ratio = self.target  # with device budgets: set at train begin
         self.metric = metric
+        self._device = any(v is not None for v in device.values())
+        # What `pruned_<name>` logs: the metric, or the combined budget.
+        named = [budgets.DEVICE_METRICS[k] for k, v in device.items()
+                 if v is not None] + ([metric] if ratio is not None else [])
+        self._log_name = named[0] if len(named) == 1 else "budget"
         self.warmup = float(warmup)
         self.ramp = float(ramp)
         self.update_every = update_every
@@ -193,11 +203,15 @@ class TargetRatio(keras.callbacks.Callback):
         return getattr(self.model, "student", self.model)
 
     def on_train_begin(self, logs=None):
+        limits = pruning.limits_for(
+            self._gated(), self.target, self.metric, self.flash_bytes,
+            self.arena_bytes) if self._device else None
         self._plan = pruning.BudgetPlan(
             self._gated(), self.metric, self.round_to, self.min_channels,
-            self.importance, seed=self.seed, cost_aware=self.cost_aware)
-        if self.flash_bytes is not None:  # the budget as a ratio of flash
-            self.ratio = pruning.ratio_for_flash(self._plan, self.flash_bytes)
+            self.importance, seed=self.seed, cost_aware=self.cost_aware,
+            limits=limits)
+        if self._device:  # the budgets as a fraction of the combined cost
+            self.ratio = self._plan.fitting_ratio()
         if self.calibration_data is not None:
             data_lib.check_data(self.calibration_data, self._gated(),
                                 what="calibration data")
@@ -254,7 +268,7 @@ class TargetRatio(keras.callbacks.Callback):
             if due:
                 self._apply(self.ratio_at(progress), exact=False)
                 self._last_update = step
-            self._say("ramp", f"ramping the removed {self.metric} to "
+            self._say("ramp", f"ramping the removed {self._log_name} to "
                               f"{self.ratio:.2%}")
         elif not self._holding:
             self._hold()
@@ -280,8 +294,9 @@ class TargetRatio(keras.callbacks.Callback):
         self._last_fold = step
 
     def _apply(self, ratio, exact=True):
-        if exact and self.flash_bytes is not None:  # checked by converting
-            self.ratio = pruning.fit_flash(self._plan, self.flash_bytes)
+        if exact and self._device:  # checked by converting the model
+            budgets.fit(self._plan)
+            self.ratio = self._plan.fitting_ratio()
         else:
             self._plan.apply(ratio, exact=exact)
         self._masks_changed = True
@@ -300,7 +315,7 @@ class TargetRatio(keras.callbacks.Callback):
                 f"TargetRatio: the loss became {float(np.asarray(loss))} at "
                 f"epoch {self._epoch + 1}, step {batch + 1}; masks left as "
                 f"they were ({self._plan.removed_ratio():.2%} of "
-                f"{self.metric} removed). Lower the learning rate; with "
+                f"{self._log_name} removed). Lower the learning rate; with "
                 "keras.callbacks.BackupAndRestore the next fit resumes from "
                 "the last epoch that ended.")
         if not self._steps:
@@ -323,7 +338,7 @@ class TargetRatio(keras.callbacks.Callback):
         if not self._steps and self._batches_seen:
             self._steps = self._batches_seen
         if logs is not None:
-            logs["pruned_" + self.metric] = self._plan.removed_ratio()
+            logs["pruned_" + self._log_name] = self._plan.removed_ratio()
 
     def on_train_end(self, logs=None):
         if not self._holding:
@@ -337,8 +352,8 @@ class TargetRatio(keras.callbacks.Callback):
 
     def get_config(self):
         return {
-            "ratio": None if self.flash_bytes is not None else self.ratio,
-            "flash_bytes": self.flash_bytes, "metric": self.metric,
+            "ratio": self.target, "flash_bytes": self.flash_bytes,
+            "arena_bytes": self.arena_bytes, "metric": self.metric,
             "warmup": self.warmup, "ramp": self.ramp,
             "update_every": self.update_every, "round_to": self.round_to,
             "min_channels": self.min_channels,

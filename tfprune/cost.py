@@ -7,7 +7,7 @@ from tfprune import polynomial
 from tfprune import rules
 from tfprune.graph import ChannelGraph
 
-METRICS = ("params", "macs", "channels", "flash")
+METRICS = ("params", "macs", "channels", "flash", "arena")
 MEASURED = ("params", "macs", "channels")  # what `measure` reports
 
 
@@ -29,10 +29,16 @@ def cost_polynomial(graph, metric):
     - `"channels"`: output channels of all convolution and dense layers.
     - `"flash"`: bytes of the full-integer int8 `.tflite` (see `flash.py`;
       converts the model once to measure the width-independent part).
+    - `"arena"`: bytes of the TFLite Micro tensor arena (`arena.py`; an
+      `ArenaModel`, callable like a polynomial).
     """
     check_metric(metric)
     if metric == "flash":
         return flash.flash_polynomial(graph)
+    if metric == "arena":  # not a polynomial, but callable the same way
+        from tfprune.arena import ArenaModel
+
+        return ArenaModel(graph)
     poly = polynomial.Polynomial(len(graph.groups))
     for call in graph.calls:
         poly.add(call_terms(graph, call, metric))

@@ -85,10 +85,15 @@ def width_polynomial(graph):
 
 
 def measured_bytes(model, seed=0):
-    """Bytes of `model` converted to int8 TFLite, with a little noise added
-    to every weight first (the converter shares identical constant tensors,
-    such as untrained all-zero biases, which a trained model does not
-    have). `model` itself is not changed."""
+    """Bytes of `model` converted to int8 TFLite (see `converted`)."""
+    return len(converted(model, seed))
+
+
+def converted(model, seed=0):
+    """`model` as int8 TFLite bytes, with a little noise added to every
+    weight first (the converter shares identical constant tensors, such as
+    untrained all-zero biases, which a trained model does not have).
+    `model` itself is not changed."""
     import keras
 
     from tfprune import convert
@@ -102,7 +107,7 @@ def measured_bytes(model, seed=0):
     shape = [1 if d is None else d for d in model.inputs[0].shape]
     shape[0] = 4
     sample = rng.uniform(0, 1, shape).astype("float32")
-    return len(convert.to_tflite(copy, representative=sample))
+    return convert.to_tflite(copy, representative=sample)
 
 
 def flash_polynomial(graph):

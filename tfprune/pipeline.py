@@ -142,7 +142,8 @@ def train_prune_export(model, train, val, out_dir, target=0.94,
                        importance="scores", warmup=0.1, ramp=0.6,
                        lr_warmup_epochs=1, prune_options=None, teacher=None,
                        distill_temperature=4.0, distill_weight=0.5,
-                       shrink_for_hold=False, callbacks=(), flash_bytes=None):
+                       shrink_for_hold=False, callbacks=(), flash_bytes=None,
+                       arena_bytes=None):
     """Trains `model` with pruning to `target`, then shrinks and exports it.
 
     Args:
@@ -179,19 +180,21 @@ def train_prune_export(model, train, val, out_dir, target=0.94,
         callbacks: more Keras callbacks for training, e.g. the
             `tfprune.EpochShuffle` that ordered `train` (so that a resumed
             run sees the same batches as an uninterrupted one).
-        flash_bytes: instead of `target`, the largest allowed size in
-            bytes of the exported int8 `.tflite` (`tfprune.TargetRatio`'s
-            `flash_bytes`).
+        flash_bytes, arena_bytes: instead of `target`, the largest
+            allowed size in bytes of the exported int8 `.tflite` and of its
+            TFLite Micro tensor arena (`tfprune.TargetRatio`'s budgets).
 
     Returns:
         The report, a dict (also written to `report.json`).
     """
     started = time.time()
-    if flash_bytes is not None and shrink_for_hold:
+    device = {k: v for k, v in (("flash_bytes", flash_bytes),
+                                ("arena_bytes", arena_bytes)) if v}
+    if device and shrink_for_hold:
         raise ValueError(
-            "`shrink_for_hold` is not supported with `flash_bytes` yet; "
+            "`shrink_for_hold` is not supported with device budgets yet; "
             "train the masked model through the hold (the default).")
-    pruning = target > 0 or flash_bytes is not None
+    pruning = target > 0 or bool(device)
     net = gate(model) if pruning else model
     steps_per_epoch = int(train.cardinality())
     if steps_per_epoch == 0:
@@ -226,8 +229,7 @@ def train_prune_export(model, train, val, out_dir, target=0.94,
     else:
         if pruning:
             options = {"calibration_data": train, **(prune_options or {})}
-            budget = {"flash_bytes": flash_bytes} if flash_bytes else {
-                "ratio": target, "metric": metric}
+            budget = device or {"ratio": target, "metric": metric}
             callbacks.append(TargetRatio(**budget,
                                          warmup=warmup, ramp=ramp,
                                          importance=importance, verbose=1,
@@ -269,6 +271,7 @@ def train_prune_export(model, train, val, out_dir, target=0.94,
         "target": target,
         "metric": metric,
         "flash_bytes": flash_bytes,
+        "arena_bytes": arena_bytes,
         "importance": importance,
         "schedule": {"warmup": warmup, "ramp": ramp,
                      "learning_rate": learning_rate,

@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from tfprune import budgets
 from tfprune import cost as cost_lib
 from tfprune import importance as importance_lib
 from tfprune import solver
@@ -18,48 +19,6 @@ def check_ratio(ratio):
         )
 
 
-def check_budget_bytes(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) \
-            or not value > 0:
-        raise ValueError(
-            f"`{name}` is a budget in bytes and must be a positive number. "
-            f"Received: {name}={value!r}")
-
-
-def ratio_for_flash(plan, flash_bytes):
-    """The fraction of `plan`'s flash cost to remove to fit `flash_bytes`."""
-    full = plan.full_cost
-    if flash_bytes >= full:
-        raise ValueError(
-            f"The int8 .tflite of this model already fits "
-            f"flash_bytes={flash_bytes:,} ({full:,.0f} bytes unpruned): "
-            "nothing to prune. Pass a smaller budget, or `ratio`.")
-    return 1.0 - flash_bytes / full
-
-
-def fit_flash(plan, flash_bytes, attempts=3):
-    """Sets `plan`'s masks so that the int8 `.tflite` fits `flash_bytes`.
-
-    The prediction is checked by converting the shrunk model; if the real
-    file is larger (the prediction is within about 1%), the budget is
-    lowered by the excess and the masks solved again. Returns the fraction
-    of the flash bytes removed.
-    """
-    from tfprune import flash
-    from tfprune.surgery import shrink
-
-    budget = flash_bytes
-    for _ in range(attempts):
-        removed = plan.apply(ratio_for_flash(plan, budget))
-        real = flash.measured_bytes(shrink(plan.graph.model))
-        if real <= flash_bytes:
-            return removed
-        budget -= real - flash_bytes
-    raise solver.BudgetError(
-        f"Could not fit flash_bytes={flash_bytes:,}: after {attempts} tries "
-        f"the int8 .tflite still takes {real:,} bytes.")
-
-
 class BudgetPlan:
     """The groups and cost model of a gated model, ready to set masks.
 
@@ -71,7 +30,7 @@ class BudgetPlan:
     """
 
     def __init__(self, gated, metric="params", round_to=1, min_channels=1,
-                 importance="scores", seed=0, cost_aware=True):
+                 importance="scores", seed=0, cost_aware=True, limits=None):
         cost_lib.check_metric(metric)
         importance_lib.check_criterion(importance)
         check_positive_int("round_to", round_to)
@@ -88,9 +47,26 @@ class BudgetPlan:
         self.criterion = importance
         self.seed = seed
         self.cost_aware = cost_aware
-        self.cost = cost_lib.cost_polynomial(self.graph, metric)
         self.sizes = [g.size for g in self.graph.groups]
+        if limits:  # absolute budgets, e.g. {"flash": 64_000, "params": ..}
+            self.cost = budgets.CombinedCost(
+                {m: cost_lib.cost_polynomial(self.graph, m) for m in limits},
+                limits)
+        else:
+            self.cost = cost_lib.cost_polynomial(self.graph, metric)
         self.full_cost = self.cost(self.sizes)
+
+    def fitting_ratio(self):
+        """For a plan with limits: the fraction of the combined cost to
+        remove so that every budget holds."""
+        if self.full_cost <= 1:
+            shares = self.cost.shares(self.sizes)
+            raise ValueError(
+                "The unpruned model already fits every budget (it uses "
+                + ", ".join(f"{share:.0%} of the {metric} budget"
+                            for metric, share in shares.items())
+                + "): nothing to prune. Pass smaller budgets.")
+        return 1.0 - 1.0 / self.full_cost
 
     def importance(self):
         """Per-channel importance by the plan's criterion (see importance.py)."""
@@ -135,49 +111,71 @@ class BudgetPlan:
             group.gate.set_mask(np.ones(group.size))
 
 
+def limits_for(gated, ratio=None, metric="params", flash_bytes=None,
+               arena_bytes=None):
+    """`{metric: limit}` for the budgets given (None when only `ratio`)."""
+    limits = {}
+    for name, value in (("flash_bytes", flash_bytes),
+                        ("arena_bytes", arena_bytes)):
+        if value is not None:
+            budgets.check_limit(name, value)
+            limits[budgets.DEVICE_METRICS[name]] = value
+    if not limits:
+        check_ratio(ratio)
+        return None
+    if ratio is not None:
+        check_ratio(ratio)
+        cost_lib.check_metric(metric)
+        graph = ChannelGraph(gated)
+        full = cost_lib.cost_polynomial(graph, metric)(
+            [g.size for g in graph.groups])
+        limits[metric] = (1.0 - ratio) * full
+    return limits
+
+
 def prune_now(gated, ratio=None, metric="params", round_to=1, min_channels=1,
-              importance="scores", flash_bytes=None):
+              importance="scores", flash_bytes=None, arena_bytes=None):
     """Sets the masks of a gated model at once to remove `ratio` of `metric`,
-    or to fit a device budget.
+    or to fit device budgets.
 
     Channels are chosen from the gates' current scores by the global budget
     solver (one-shot pruning; useful for tests and baselines).
 
     Args:
         gated: a model returned by `tfprune.gate`.
-        ratio: fraction of the cost to remove, strictly between 0 and 1.
-        metric: `"params"`, `"macs"`, `"channels"` or `"flash"` (bytes of
-            the int8 `.tflite`).
+        ratio: fraction of the cost to remove, strictly between 0 and 1;
+            optional when a device budget is given (then it is one more
+            budget).
+        metric: `"params"`, `"macs"`, `"channels"`, `"flash"` (bytes of
+            the int8 `.tflite`) or `"arena"` (TFLite Micro arena bytes).
         round_to: kept channel counts are multiples of this.
         min_channels: the fewest channels any group keeps.
         importance: how channels are ranked: `"scores"` (the gates' learned
             scores), `"l1"` (filter L1 norm) or `"bn"` (BatchNorm |gamma|).
-        flash_bytes: instead of `ratio`, the largest allowed size of the
-            int8 `.tflite` in bytes (predicted within about 1%; see
-            `tfprune/flash.py`). The model is converted once to measure
-            the part of the file that does not depend on the widths.
+        flash_bytes: the largest allowed size of the int8 `.tflite` in
+            bytes (predicted within about 1%; see `tfprune/flash.py`).
+        arena_bytes: the largest allowed TFLite Micro tensor arena in bytes
+            (predicted exactly for the Python interpreter's 64-bit build;
+            see `tfprune/arena.py`). Device budgets are checked by
+            converting the shrunk model (and running it in TFLite Micro),
+            and solved again with the excess removed if one is missed.
 
     Returns:
-        The fraction of `metric` (with `flash_bytes`: of the flash bytes)
-        actually removed.
+        The fraction of `metric` actually removed; with device budgets, of
+        the tightest budget's cost.
 
     Example:
 
     >>> gated = tfprune.gate(model)
     >>> tfprune.prune_now(gated, 0.5, metric="macs")
     0.500...
-    >>> tfprune.prune_now(gated, flash_bytes=64_000)  # a 64 kB .tflite
+    >>> tfprune.prune_now(gated, flash_bytes=64_000, arena_bytes=24_000)
     0.93...
     """
-    if flash_bytes is None:
-        check_ratio(ratio)
+    limits = limits_for(gated, ratio, metric, flash_bytes, arena_bytes)
+    if limits is None:
         return BudgetPlan(gated, metric, round_to, min_channels,
                           importance).apply(ratio)
-    check_budget_bytes("flash_bytes", flash_bytes)
-    if ratio is not None:
-        raise ValueError(
-            "Pass either `ratio` or `flash_bytes`, not both (combined "
-            f"budgets are not supported yet). Received: ratio={ratio!r}, "
-            f"flash_bytes={flash_bytes!r}")
-    plan = BudgetPlan(gated, "flash", round_to, min_channels, importance)
-    return fit_flash(plan, flash_bytes)
+    plan = BudgetPlan(gated, metric, round_to, min_channels, importance,
+                      limits=limits)
+    return budgets.fit(plan)

@@ -1,0 +1,87 @@
+"""RAM budgets: the TFLite Micro arena predicted from the widths, and
+`arena_bytes=` (alone or with `flash_bytes=`) in prune_now and TargetRatio."""
+
+import keras
+import numpy as np
+import pytest
+from keras import layers
+
+import tfprune
+from conftest import randomize_scores
+from tfprune import arena, budgets
+from tfprune.graph import ChannelGraph
+
+
+def _gated_resnet():
+    return tfprune.gate(tfprune.models.resnet_cifar(8, width=0.5))
+
+
+def _widths(gated):
+    return [g.gate.kept_channels() for g in ChannelGraph(gated).groups]
+
+
+def test_predicted_arena_is_what_tflite_micro_needs():
+    gated = _gated_resnet()
+    model = arena.ArenaModel(ChannelGraph(gated))  # calibrated at full
+    randomize_scores(gated)
+    for ratio in (0.3, 0.7):
+        tfprune.prune_now(gated, ratio, metric="macs")
+        assert model(_widths(gated)) == \
+            budgets.device_sizes(gated)["arena"]
+
+
+def test_greedy_planner_reuses_memory_of_dead_tensors():
+    # a (0-1), b (1-2), c (2-3): a and c never live together.
+    assert arena.plan_head([(32, 0, 1), (16, 1, 2), (32, 2, 3)]) == 48
+    # All alive at once: stacked.
+    assert arena.plan_head([(32, 0, 3), (16, 0, 3), (32, 0, 3)]) == 80
+
+
+def test_prune_now_fits_arena_and_flash_budgets_at_once():
+    gated = _gated_resnet()
+    randomize_scores(gated)
+    full = budgets.device_sizes(gated)
+    limits = {"flash": int(0.5 * full["flash"]),
+              "arena": int(0.6 * full["arena"])}
+    tfprune.prune_now(gated, flash_bytes=limits["flash"],
+                      arena_bytes=limits["arena"])
+    real = budgets.device_sizes(gated)
+    assert real["flash"] <= limits["flash"]
+    assert real["arena"] <= limits["arena"]
+    # The tightest budget is used up to what one more channel would cost.
+    assert max(real[m] / limits[m] for m in limits) >= 0.95
+
+
+def test_target_ratio_with_an_arena_budget():
+    gated = _gated_resnet()
+    gated.compile("sgd", keras.losses.SparseCategoricalCrossentropy(
+        from_logits=True))
+    x = np.random.default_rng(0).uniform(0, 255, (64, 32, 32, 3)).astype(
+        "float32")
+    y = np.random.default_rng(1).integers(0, 10, 64)
+    limit = 30_000
+    history = gated.fit(x, y, epochs=2, batch_size=16, verbose=0,
+                        callbacks=[tfprune.TargetRatio(arena_bytes=limit)])
+    assert "pruned_arena" in history.history
+    assert budgets.device_sizes(gated)["arena"] <= limit
+
+
+def test_concatenated_groups_are_not_supported_yet():
+    inputs = keras.Input((8, 8, 3))
+    a = layers.Conv2D(6, 3, padding="same", activation="relu")(inputs)
+    b = layers.Conv2D(6, 3, padding="same", activation="relu")(inputs)
+    x = layers.Concatenate()([a, b])
+    x = layers.Conv2D(4, 1)(x)
+    model = keras.Model(inputs, layers.Dense(2)(layers.Flatten()(x)))
+    with pytest.raises(arena.ArenaError, match="mixes the channels of "
+                                               "several groups"):
+        tfprune.prune_now(tfprune.gate(model), arena_bytes=1000)
+
+
+def test_impossible_budgets_say_how_far_off_they_are():
+    gated = _gated_resnet()
+    with pytest.raises(tfprune.BudgetError,
+                       match=r"even the narrowest model \(min_channels=1, "
+                             r"round_to=1\) needs \d+% of the arena budget "
+                             r"\(100\)"):
+        tfprune.prune_now(gated, arena_bytes=100)
