@@ -174,3 +174,52 @@ def test_command_line_usage_errors(tmp_path):
             env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
         assert result.returncode != 0
         assert message in result.stderr + result.stdout
+
+
+TFLITE_SUPPORT = os.environ.get(
+    "TFPRUNE_TFLITE_SUPPORT", os.path.join(REPO, ".tflite_support"))
+
+_READ_BACK = """
+import json, sys
+import numpy as np, tfprune
+from sklearn.datasets import load_digits
+from tensorflow_lite_support.metadata.python import metadata
+x = load_digits().images[..., None].astype("float32")
+model = tfprune.models.small_cnn(widths=(8, 8), dense_units=16)
+report = tfprune.export(model, sys.argv[1], target="mobile",
+                        representative=x[:20],
+                        labels=[f"digit {d}" for d in range(10)])
+data = open(sys.argv[1] + "/model.tflite", "rb").read()
+shown = metadata.MetadataDisplayer.with_model_buffer(data)
+print(json.dumps({
+    "metadata": report["metadata"],
+    "files": shown.get_packed_associated_file_list(),
+    "labels": shown.get_associated_file_buffer("labels.txt").decode(),
+    "json": json.loads(shown.get_metadata_json())}))
+"""
+
+
+def test_mobile_metadata_reads_back_with_tflite_support(tmp_path):
+    """With tflite-support installed apart (BUILD.md: pip install --no-deps
+    --target .tflite_support tflite-support==0.4.4, and libusb-1.0-0)."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
+               PYTHONPATH=os.pathsep.join(
+                   [TFLITE_SUPPORT, os.environ.get("PYTHONPATH", "")]))
+    probe = subprocess.run(
+        [sys.executable, "-c", "from tensorflow_lite_support.metadata."
+         "python.metadata_writers import image_classifier"],
+        env=env, capture_output=True, text=True, timeout=300)
+    if probe.returncode != 0:
+        pytest.skip("tflite-support is not installed in "
+                    f"{TFLITE_SUPPORT}: {probe.stderr.splitlines()[-1:]}")
+    result = subprocess.run(
+        [sys.executable, "-c", _READ_BACK, str(tmp_path / "app")], env=env,
+        capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert result.returncode == 0, result.stderr[-2000:]
+    shown = json.loads(result.stdout.strip().splitlines()[-1])
+    assert shown["metadata"] is True
+    assert shown["files"] == ["labels.txt"]
+    assert shown["labels"].splitlines()[3] == "digit 3"
+    process = shown["json"]["subgraph_metadata"][0]["input_tensor_metadata"][
+        0]["process_units"][0]["options"]
+    assert process == {"mean": [0.0], "std": [1.0]}  # normalizing is inside
