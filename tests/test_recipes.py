@@ -6,6 +6,8 @@ import subprocess
 import sys
 
 import keras
+
+import tfprune
 import numpy as np
 
 from conftest import REPO
@@ -63,15 +65,19 @@ def test_cifar10_recipe_on_a_local_tfrecord_folder(tmp_path):
     assert np.isfinite(model.predict(x, verbose=0)).all()
 
 
-def test_cifar10_recipe_with_a_flash_budget(tmp_path):
+def test_cifar10_recipe_with_flash_and_arena_budgets(tmp_path):
     data_dir = tmp_path / "cifar"
     write_image_folder(str(data_dir), 64)
     out = tmp_path / "flash"
     _run(["recipes/cifar10.py", "--model=vgg16", "--width=0.125",
-          "--flash_bytes=40000", "--epochs=2", "--batch_size=16",
-          f"--data_dir={data_dir}", "--val_size=16", "--tflm_samples=0",
-          f"--out_dir={out}"], tmp_path)
+          "--flash_bytes=40000", "--arena_bytes=16000", "--epochs=2",
+          "--batch_size=16", f"--data_dir={data_dir}", "--val_size=16",
+          "--tflm_samples=0", f"--out_dir={out}"], tmp_path)
     report = json.loads((out / "report.json").read_text())
-    assert report["flash_bytes"] == 40000
-    # The exported file (real weights) fits the budget.
-    assert 0.9 * 40000 < (out / "model_int8.tflite").stat().st_size <= 40000
+    assert (report["flash_bytes"], report["arena_bytes"]) == (40000, 16000)
+    # The exported model (real weights) meets both budgets in TFLite Micro,
+    # and the tighter one is used up to about one channel.
+    tflite = (out / "model_int8.tflite").read_bytes()
+    arena = tfprune.convert.tflm_arena_bytes(tflite)
+    assert len(tflite) <= 40000 and arena <= 16000
+    assert max(len(tflite) / 40000, arena / 16000) > 0.9

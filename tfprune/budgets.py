@@ -59,17 +59,17 @@ def device_sizes(gated):
     return {"flash": len(tflite), "arena": convert.tflm_arena_bytes(tflite)}
 
 
-def fit(plan, attempts=3):
+def fit(plan, attempts=5):
     """Sets `plan`'s masks (a plan with device limits) so that every budget
     holds in the converted model, checked by converting and running it in
     TFLite Micro; a budget the real model misses is lowered by the excess
-    and the masks solved again. Returns the fraction of the combined cost
-    removed."""
+    (twice as much at every further try) and the masks solved again.
+    Returns the fraction of the combined cost removed."""
     from tfprune.solver import BudgetError
 
     limits = dict(plan.cost.limits)
     device = [m for m in limits if m in DEVICE_METRICS.values()]
-    for _ in range(attempts):
+    for attempt in range(attempts):
         try:
             removed = plan.apply(plan.fitting_ratio())
         except BudgetError as error:
@@ -90,7 +90,7 @@ def fit(plan, attempts=3):
         if not over:
             return removed
         for metric, excess in over.items():
-            plan.cost.limits[metric] -= excess
+            plan.cost.limits[metric] -= excess * 2 ** attempt
         plan.full_cost = plan.cost(plan.sizes)
     plan.cost.limits.update(limits)
     raise BudgetError(
