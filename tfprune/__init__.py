@@ -22,6 +22,7 @@ from tfprune.devices import Device, get_device, register_device
 from tfprune.gates import ChannelGate
 from tfprune.gating import gate
 from tfprune.graph import GraphError
+from tfprune.latency import LatencyTable, profile_latency
 from tfprune.rules import ChannelwiseRule, LayerRule, register_rule
 from tfprune.pruning import prune_now
 from tfprune.solver import BudgetError
@@ -33,7 +34,7 @@ __all__ = [
     "BudgetError", "ChannelGate", "ChannelwiseRule", "Device",
     "EpochShuffle", "ExportError", "coverage", "get_device",
     "register_device",
-    "GraphError", "LayerRule", "TargetRatio", "evaluate_tflite", "export",
+    "GraphError", "LatencyTable", "LayerRule", "profile_latency", "TargetRatio", "evaluate_tflite", "export",
     "gate", "measure", "models", "prune_now", "register_rule", "shrink",
     "to_tflite",
 ]

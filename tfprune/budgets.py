@@ -85,6 +85,8 @@ def fit(plan, attempts=5):
                             for metric, share in shares.items())
                 + ". Raise the budgets or start from a smaller model."
             ) from error
+        if not device:  # e.g. a latency budget: predicted, not measured
+            return removed
         real = device_sizes(plan.graph.model)
         over = {m: real[m] - limits[m] for m in device if real[m] > limits[m]}
         if not over:

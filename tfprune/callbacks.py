@@ -1,5 +1,7 @@
 """`TargetRatio`: prune during `fit` to an exact compression ratio."""
 
+import dataclasses
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -108,6 +110,8 @@ class TargetRatio(keras.callbacks.Callback):
         flash_bytes: the largest allowed size of the int8 `.tflite` in
             bytes; `ratio` may then be omitted (if given, it is one more
             budget). The model is converted once when training starts.
+        latency_ms, latency_table: the longest allowed inference time, as
+            a `tfprune.LatencyTable` predicts it (`tfprune.profile_latency`).
         arena_bytes: the largest allowed TFLite Micro tensor arena in
             bytes. With device budgets the schedule ramps the combined cost
             (the largest of cost / budget) and the final masks are checked
@@ -127,14 +131,15 @@ class TargetRatio(keras.callbacks.Callback):
                  importance="scores", calibration_data=None,
                  calibration_steps=20, saliency_decay=0.9, hold_updates=False,
                  cost_aware=True, seed=0, verbose=0, flash_bytes=None,
-                 arena_bytes=None):
+                 arena_bytes=None, latency_ms=None, latency_table=None):
         super().__init__()
         check_metric(metric)
-        device = {"flash_bytes": flash_bytes, "arena_bytes": arena_bytes}
+        device = {"flash_bytes": flash_bytes, "arena_bytes": arena_bytes,
+                  "latency_ms": latency_ms}
         for name, value in device.items():
             if value is not None:
                 budgets.check_limit(name, value)
-        if flash_bytes is None and arena_bytes is None:
+        if all(value is None for value in device.values()):
             pruning.check_ratio(ratio)
         elif ratio is not None:
             pruning.check_ratio(ratio)
@@ -167,13 +172,16 @@ class TargetRatio(keras.callbacks.Callback):
                 f"`seed` must be an integer. Received: seed={seed!r}")
         self.flash_bytes = flash_bytes
         self.arena_bytes = arena_bytes
+        self.latency_ms = latency_ms
+        self.latency_table = latency_table
         self.target = None if ratio is None else float(ratio)
         self.ratio = self.target  # with device budgets: set at train begin
         self.metric = metric
         self._device = any(v is not None for v in device.values())
         # What `pruned_<name>` logs: the metric, or the combined budget.
-        named = [budgets.DEVICE_METRICS[k] for k, v in device.items()
-                 if v is not None] + ([metric] if ratio is not None else [])
+        named = [budgets.DEVICE_METRICS.get(k, "latency")
+                 for k, v in device.items() if v is not None] + (
+                     [metric] if ratio is not None else [])
         self._log_name = named[0] if len(named) == 1 else "budget"
         self.warmup = float(warmup)
         self.ramp = float(ramp)
@@ -205,11 +213,12 @@ class TargetRatio(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         limits = pruning.limits_for(
             self._gated(), self.target, self.metric, self.flash_bytes,
-            self.arena_bytes) if self._device else None
+            self.arena_bytes, self.latency_ms,
+            self.latency_table) if self._device else None
         self._plan = pruning.BudgetPlan(
             self._gated(), self.metric, self.round_to, self.min_channels,
             self.importance, seed=self.seed, cost_aware=self.cost_aware,
-            limits=limits)
+            limits=limits, latency_table=self.latency_table)
         if self._device:  # the budgets as a fraction of the combined cost
             self.ratio = self._plan.fitting_ratio()
         if self.calibration_data is not None:
@@ -353,7 +362,10 @@ class TargetRatio(keras.callbacks.Callback):
     def get_config(self):
         return {
             "ratio": self.target, "flash_bytes": self.flash_bytes,
-            "arena_bytes": self.arena_bytes, "metric": self.metric,
+            "arena_bytes": self.arena_bytes, "latency_ms": self.latency_ms,
+            "latency_table": None if self.latency_table is None else
+            dataclasses.asdict(self.latency_table),
+            "metric": self.metric,
             "warmup": self.warmup, "ramp": self.ramp,
             "update_every": self.update_every, "round_to": self.round_to,
             "min_channels": self.min_channels,

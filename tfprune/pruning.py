@@ -30,7 +30,8 @@ class BudgetPlan:
     """
 
     def __init__(self, gated, metric="params", round_to=1, min_channels=1,
-                 importance="scores", seed=0, cost_aware=True, limits=None):
+                 importance="scores", seed=0, cost_aware=True, limits=None,
+                 latency_table=None):
         cost_lib.check_metric(metric)
         importance_lib.check_criterion(importance)
         check_positive_int("round_to", round_to)
@@ -50,8 +51,9 @@ class BudgetPlan:
         self.sizes = [g.size for g in self.graph.groups]
         if limits:  # absolute budgets, e.g. {"flash": 64_000, "params": ..}
             self.cost = budgets.CombinedCost(
-                {m: cost_lib.cost_polynomial(self.graph, m) for m in limits},
-                limits)
+                {m: latency_table.polynomial(self.graph) if m == "latency"
+                 else cost_lib.cost_polynomial(self.graph, m)
+                 for m in limits}, limits)
         else:
             self.cost = cost_lib.cost_polynomial(self.graph, metric)
         self.full_cost = self.cost(self.sizes)
@@ -112,7 +114,7 @@ class BudgetPlan:
 
 
 def limits_for(gated, ratio=None, metric="params", flash_bytes=None,
-               arena_bytes=None):
+               arena_bytes=None, latency_ms=None, latency_table=None):
     """`{metric: limit}` for the budgets given (None when only `ratio`)."""
     limits = {}
     for name, value in (("flash_bytes", flash_bytes),
@@ -120,6 +122,21 @@ def limits_for(gated, ratio=None, metric="params", flash_bytes=None,
         if value is not None:
             budgets.check_limit(name, value)
             limits[budgets.DEVICE_METRICS[name]] = value
+    if latency_ms is not None:
+        budgets.check_limit("latency_ms", latency_ms)
+        from tfprune.latency import LatencyTable
+
+        if not isinstance(latency_table, LatencyTable):
+            raise ValueError(
+                "`latency_ms` needs `latency_table`: a tfprune.LatencyTable "
+                "from tfprune.profile_latency(model), or your device's "
+                f"numbers. Received: latency_table={latency_table!r}")
+        if latency_ms <= latency_table.ms_fixed:
+            raise solver.BudgetError(
+                f"latency_ms={latency_ms} is below the table's fixed cost "
+                f"({latency_table.ms_fixed:.3g} ms), which pruning channels "
+                "does not remove.")
+        limits["latency"] = latency_ms
     if not limits:
         check_ratio(ratio)
         return None
@@ -134,7 +151,8 @@ def limits_for(gated, ratio=None, metric="params", flash_bytes=None,
 
 
 def prune_now(gated, ratio=None, metric="params", round_to=1, min_channels=1,
-              importance="scores", flash_bytes=None, arena_bytes=None):
+              importance="scores", flash_bytes=None, arena_bytes=None,
+              latency_ms=None, latency_table=None):
     """Sets the masks of a gated model at once to remove `ratio` of `metric`,
     or to fit device budgets.
 
@@ -159,6 +177,9 @@ def prune_now(gated, ratio=None, metric="params", round_to=1, min_channels=1,
             see `tfprune/arena.py`). Device budgets are checked by
             converting the shrunk model (and running it in TFLite Micro),
             and solved again with the excess removed if one is missed.
+        latency_ms, latency_table: the longest allowed inference time, as
+            a `tfprune.LatencyTable` predicts it from the MACs (from
+            `tfprune.profile_latency`; not checked by timing).
 
     Returns:
         The fraction of `metric` actually removed; with device budgets, of
@@ -172,10 +193,11 @@ def prune_now(gated, ratio=None, metric="params", round_to=1, min_channels=1,
     >>> tfprune.prune_now(gated, flash_bytes=64_000, arena_bytes=24_000)
     0.93...
     """
-    limits = limits_for(gated, ratio, metric, flash_bytes, arena_bytes)
+    limits = limits_for(gated, ratio, metric, flash_bytes, arena_bytes,
+                        latency_ms, latency_table)
     if limits is None:
         return BudgetPlan(gated, metric, round_to, min_channels,
                           importance).apply(ratio)
     plan = BudgetPlan(gated, metric, round_to, min_channels, importance,
-                      limits=limits)
+                      limits=limits, latency_table=latency_table)
     return budgets.fit(plan)
