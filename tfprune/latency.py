@@ -170,10 +170,8 @@ def profile_latency(model, runtime="tflm", ratios=(0.0, 0.2, 0.4, 0.6, 0.8),
         small = surgery.shrink(gated) if ratio > 0 else model
         ms = time_tflite(convert.to_tflite(small, representative=sample),
                          runtime, runs)
-        graph = ChannelGraph(gated)
-        outputs = output_polynomial(graph)(cost.group_widths(graph)) \
-            if ratio > 0 else output_polynomial(graph)(
-                [g.size for g in graph.groups])
+        graph = ChannelGraph(gated)  # all open at ratio 0
+        outputs = output_polynomial(graph)(cost.group_widths(graph))
         points.append((cost.measure(small)["macs"], outputs, ms))
     macs, outputs, ms = np.array(points, dtype=float).T
     features = np.stack([macs / 1e6, outputs / 1e3, np.ones_like(ms)], 1)
