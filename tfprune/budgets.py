@@ -1,4 +1,5 @@
-"""Device budgets: flash bytes, RAM arena bytes and a ratio, met at once.
+"""Device budgets: flash bytes, RAM arena bytes, latency and a ratio, met at
+once.
 
 Each budget is a cost model of the kept widths (`flash.py`, `arena.py`,
 the polynomials of `cost.py`) and a limit. `CombinedCost` is the largest
@@ -18,7 +19,7 @@ def check_limit(name, value):
     if isinstance(value, bool) or not isinstance(value, (int, float)) \
             or not value > 0:
         raise ValueError(
-            f"`{name}` is a budget in bytes and must be a positive number. "
+            f"`{name}` is a budget and must be a positive number. "
             f"Received: {name}={value!r}")
 
 
