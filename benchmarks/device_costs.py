@@ -11,6 +11,11 @@ int8 `.tflite` (weights randomized, as after training) and its real size
 compared with the prediction. The arena model (tfprune/arena.py),
 calibrated the same way, against `tfprune.convert.tflm_arena_bytes` (the
 smallest arena the TFLite Micro interpreter runs the model in).
+
+Latency: `tfprune.profile_latency` fits a table per architecture and
+runtime (copies with 0-80% of the MACs removed at random), then the
+models pruned above (by their gate scores, to parameter ratios: other
+channels, other layers) are timed and compared with the table.
 """
 
 import os
@@ -22,6 +27,7 @@ from absl import app, flags  # noqa: E402
 
 flags.DEFINE_list("ratios", ["0.3", "0.5", "0.7", "0.9"],
                   "Parameter ratios removed.")
+flags.DEFINE_list("runtimes", ["tflm", "litert"], "Latency runtimes.")
 FLAGS = flags.FLAGS
 
 
@@ -30,7 +36,7 @@ def main(argv):
     import numpy as np
 
     import tfprune
-    from tfprune import arena, convert, flash
+    from tfprune import arena, convert, flash, latency
     from tfprune.graph import ChannelGraph
 
     architectures = {
@@ -43,12 +49,20 @@ def main(argv):
           "| arena: predicted | measured | error |")
     print("|---|---|---|---|---|---|---|---|")
     errors, arena_errors = [], []
+    latency_rows, latency_errors = [], []
     for name, build in architectures.items():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             gated = tfprune.gate(build())
         poly = flash.flash_polynomial(ChannelGraph(gated))  # calibrated
         arena_model = arena.ArenaModel(ChannelGraph(gated))
+        tables = {}
+        for runtime in FLAGS.runtimes:
+            try:
+                tables[runtime] = tfprune.profile_latency(build(), runtime)
+            except ValueError as error:
+                latency_rows.append(f"| {name} | {runtime} | no table: "
+                                    f"{error} | | | | |")
         rng = np.random.default_rng(0)
         for ratio in map(float, FLAGS.ratios):
             for layer in gated.layers:
@@ -65,6 +79,17 @@ def main(argv):
             arena_error = arena_predicted / arena_measured - 1
             errors.append(abs(error))
             arena_errors.append(abs(arena_error))
+            for runtime, table in tables.items():
+                ms = latency.time_tflite(
+                    tflite, runtime, runs=5 if runtime == "tflm" else 200)
+                predicted_ms = table.predict_model(gated)
+                latency_errors.append(abs(predicted_ms / ms - 1))
+                latency_rows.append(
+                    f"| {name} | {runtime} | {table.ms_per_mmac:.4f} ms/MMAC "
+                    f"+ {table.ms_per_kelement:.4f} ms/k-output + "
+                    f"{table.ms_fixed:.3f} ms | {ratio:.0%} | "
+                    f"{predicted_ms:.3f} | {ms:.3f} | "
+                    f"{100 * (predicted_ms / ms - 1):+.1f}% |")
             print(f"| {name} | {ratio:.0%} | {predicted:,.0f} | "
                   f"{measured:,} | {100 * error:+.2f}% | "
                   f"{arena_predicted:,.0f} | {arena_measured:,} | "
@@ -73,6 +98,15 @@ def main(argv):
           f"{100 * max(errors):.2f}%, mean {100 * np.mean(errors):.2f}%. "
           f"Arena: largest |error| {100 * max(arena_errors):.2f}%, mean "
           f"{100 * np.mean(arena_errors):.2f}%.")
+    print("\nLatency (processor time of one thread, median of 5):\n")
+    print("| model | runtime | table | params removed | predicted ms | "
+          "measured ms | error |")
+    print("|---|---|---|---|---|---|---|")
+    print("\n".join(latency_rows))
+    if latency_errors:
+        print(f"\n{len(latency_errors)} latency checks; largest |error| "
+              f"{100 * max(latency_errors):.1f}%, mean "
+              f"{100 * np.mean(latency_errors):.1f}%.")
 
 
 if __name__ == "__main__":
