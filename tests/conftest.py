@@ -66,3 +66,20 @@ def train_digits(ratio, epochs, seed=0):
     gated.fit(x[:1500], y[:1500], epochs=epochs, batch_size=64, verbose=0,
               callbacks=[tfprune.TargetRatio(ratio)])
     return tfprune.shrink(gated), x, y
+
+
+def gated_resnet():
+    """A small gated ResNet (depth 8, width 0.5) for the budget tests."""
+    return tfprune.gate(tfprune.models.resnet_cifar(8, width=0.5))
+
+
+def fit_with(gated, callback, examples=64):
+    """Two epochs of `fit` on random CIFAR-shaped data with `callback`;
+    returns the history dict."""
+    gated.compile("sgd", keras.losses.SparseCategoricalCrossentropy(
+        from_logits=True))
+    x = np.random.default_rng(0).uniform(
+        0, 255, (examples, 32, 32, 3)).astype("float32")
+    y = np.random.default_rng(1).integers(0, 10, examples)
+    return gated.fit(x, y, epochs=2, batch_size=16, verbose=0,
+                     callbacks=[callback]).history

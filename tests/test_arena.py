@@ -2,18 +2,13 @@
 `arena_bytes=` (alone or with `flash_bytes=`) in prune_now and TargetRatio."""
 
 import keras
-import numpy as np
 import pytest
 from keras import layers
 
 import tfprune
-from conftest import randomize_scores
+from conftest import fit_with, gated_resnet, randomize_scores
 from tfprune import arena, budgets
 from tfprune.graph import ChannelGraph
-
-
-def _gated_resnet():
-    return tfprune.gate(tfprune.models.resnet_cifar(8, width=0.5))
 
 
 def _widths(gated):
@@ -21,7 +16,7 @@ def _widths(gated):
 
 
 def test_predicted_arena_is_what_tflite_micro_needs():
-    gated = _gated_resnet()
+    gated = gated_resnet()
     model = arena.ArenaModel(ChannelGraph(gated))  # calibrated at full
     randomize_scores(gated)
     for ratio in (0.3, 0.7):
@@ -38,7 +33,7 @@ def test_greedy_planner_reuses_memory_of_dead_tensors():
 
 
 def test_prune_now_fits_arena_and_flash_budgets_at_once():
-    gated = _gated_resnet()
+    gated = gated_resnet()
     randomize_scores(gated)
     full = budgets.device_sizes(gated)
     limits = {"flash": int(0.5 * full["flash"]),
@@ -53,16 +48,10 @@ def test_prune_now_fits_arena_and_flash_budgets_at_once():
 
 
 def test_target_ratio_with_an_arena_budget():
-    gated = _gated_resnet()
-    gated.compile("sgd", keras.losses.SparseCategoricalCrossentropy(
-        from_logits=True))
-    x = np.random.default_rng(0).uniform(0, 255, (64, 32, 32, 3)).astype(
-        "float32")
-    y = np.random.default_rng(1).integers(0, 10, 64)
+    gated = gated_resnet()
     limit = 30_000
-    history = gated.fit(x, y, epochs=2, batch_size=16, verbose=0,
-                        callbacks=[tfprune.TargetRatio(arena_bytes=limit)])
-    assert "pruned_arena" in history.history
+    history = fit_with(gated, tfprune.TargetRatio(arena_bytes=limit))
+    assert "pruned_arena" in history
     assert budgets.device_sizes(gated)["arena"] <= limit
 
 
@@ -79,7 +68,7 @@ def test_concatenated_groups_are_not_supported_yet():
 
 
 def test_impossible_budgets_say_how_far_off_they_are():
-    gated = _gated_resnet()
+    gated = gated_resnet()
     with pytest.raises(tfprune.BudgetError,
                        match=r"even the narrowest model \(min_channels=1, "
                              r"round_to=1\) needs \d+% of the arena budget "

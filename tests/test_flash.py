@@ -1,22 +1,16 @@
 """Flash budgets: the int8 .tflite size predicted from the widths, and
 `flash_bytes=` in prune_now and TargetRatio."""
 
-import keras
-import numpy as np
 import pytest
 
 import tfprune
-from conftest import randomize_scores
+from conftest import fit_with, gated_resnet, randomize_scores
 from tfprune import flash, polynomial
 from tfprune.graph import ChannelGraph
 
 
-def _gated_resnet():
-    return tfprune.gate(tfprune.models.resnet_cifar(8, width=0.5))
-
-
 def test_predicted_bytes_match_the_converted_file():
-    gated = _gated_resnet()
+    gated = gated_resnet()
     poly = flash.flash_polynomial(ChannelGraph(gated))  # calibrated at full
     randomize_scores(gated)
     for ratio in (0.4, 0.8):
@@ -28,7 +22,7 @@ def test_predicted_bytes_match_the_converted_file():
 
 
 def test_prune_now_fits_a_flash_budget_tightly():
-    gated = _gated_resnet()
+    gated = gated_resnet()
     randomize_scores(gated)
     full = flash.measured_bytes(tfprune.shrink(gated))
     budget = int(0.4 * full)
@@ -40,17 +34,11 @@ def test_prune_now_fits_a_flash_budget_tightly():
 
 
 def test_target_ratio_with_a_flash_budget():
-    gated = _gated_resnet()
-    gated.compile("sgd", keras.losses.SparseCategoricalCrossentropy(
-        from_logits=True))
-    x = np.random.default_rng(0).uniform(0, 255, (64, 32, 32, 3)).astype(
-        "float32")
-    y = np.random.default_rng(1).integers(0, 10, 64)
+    gated = gated_resnet()
     budget = 20_000
     callback = tfprune.TargetRatio(flash_bytes=budget)
-    history = gated.fit(x, y, epochs=2, batch_size=16, verbose=0,
-                        callbacks=[callback])
-    assert "pruned_flash" in history.history
+    history = fit_with(gated, callback)
+    assert "pruned_flash" in history
     assert flash.measured_bytes(tfprune.shrink(gated)) <= budget
     assert callback.get_config()["flash_bytes"] == budget
 
@@ -62,7 +50,7 @@ def test_target_ratio_with_a_flash_budget():
                              r"the flash budget\)"),
 ])
 def test_bad_flash_budgets(kwargs, message):
-    gated = _gated_resnet()
+    gated = gated_resnet()
     with pytest.raises(ValueError, match=message):
         tfprune.prune_now(gated, **kwargs)
 

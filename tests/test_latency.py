@@ -1,12 +1,11 @@
 """Latency budgets: a table fitted from timed int8 models, and
 `latency_ms=` in prune_now and TargetRatio."""
 
-import keras
 import numpy as np
 import pytest
 
 import tfprune
-from conftest import randomize_scores
+from conftest import fit_with, gated_resnet, randomize_scores
 from tfprune import latency
 
 
@@ -26,7 +25,7 @@ def test_profiled_tflm_latency_predicts_other_pruned_models():
 
 
 def test_prune_now_meets_a_latency_budget_by_the_table():
-    gated = tfprune.gate(tfprune.models.resnet_cifar(8, width=0.5))
+    gated = gated_resnet()
     randomize_scores(gated)
     table = tfprune.LatencyTable(ms_per_mmac=1.0, ms_fixed=0.5)
     full = table.predict(tfprune.measure(gated)["macs"])
@@ -36,17 +35,12 @@ def test_prune_now_meets_a_latency_budget_by_the_table():
 
 
 def test_target_ratio_with_a_latency_budget():
-    gated = tfprune.gate(tfprune.models.resnet_cifar(8, width=0.5))
-    gated.compile("sgd", keras.losses.SparseCategoricalCrossentropy(
-        from_logits=True))
+    gated = gated_resnet()
     table = tfprune.LatencyTable(ms_per_mmac=2.0, ms_fixed=0.1)
     full = table.predict(tfprune.measure(gated)["macs"])
-    x = np.random.default_rng(0).uniform(0, 255, (32, 32, 32, 3)).astype(
-        "float32")
-    y = np.random.default_rng(1).integers(0, 10, 32)
-    history = gated.fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[
-        tfprune.TargetRatio(latency_ms=0.4 * full, latency_table=table)])
-    assert "pruned_latency" in history.history
+    history = fit_with(gated, tfprune.TargetRatio(
+        latency_ms=0.4 * full, latency_table=table), examples=32)
+    assert "pruned_latency" in history
     assert table.predict(tfprune.measure(gated)["macs"]) <= 0.4 * full
 
 
@@ -57,7 +51,7 @@ def test_target_ratio_with_a_latency_budget():
     ({"latency_ms": -1.0}, ValueError, "Received: latency_ms=-1.0"),
 ])
 def test_bad_latency_budgets(kwargs, error, message):
-    gated = tfprune.gate(tfprune.models.resnet_cifar(8, width=0.5))
+    gated = gated_resnet()
     with pytest.raises(error, match=message):
         tfprune.prune_now(gated, **kwargs)
 

@@ -172,7 +172,9 @@ class ArenaModel:
         self._planned = [(i, first[i], last[i])
                          for i, t in enumerate(tensors)
                          if t["planned"] and i in first]
-        self._ops = ops
+        self._scratch_ops = [(step, op) for step, op in
+                             enumerate(ops, start=1) if op["name"] in
+                             ("MEAN", "SUM", "REDUCE_MAX", "REDUCE_MIN")]
         self._per_channel = [
             op["outputs"][0] for op in ops if op["name"] in PER_CHANNEL_OPS
             and (op["name"] != "FULLY_CONNECTED"
@@ -195,10 +197,10 @@ class ArenaModel:
             elements = int(np.prod(self._shape(index, widths)))
             buffers.append((_aligned(elements * self._tensors[index]["item"]),
                             first, last))
-        for step, op in enumerate(self._ops, start=1):
-            if op["name"] in ("MEAN", "SUM", "REDUCE_MAX", "REDUCE_MIN"):
-                shaped = [dict(t, shape=self._shape(i, widths))
-                          for i, t in enumerate(self._tensors)]
+        if self._scratch_ops:  # tensor shapes at these widths, once
+            shaped = [dict(t, shape=self._shape(i, widths))
+                      for i, t in enumerate(self._tensors)]
+            for step, op in self._scratch_ops:
                 buffers += [(_aligned(b), step, step)
                             for b in _scratch(shaped, op)]
         return plan_head(buffers)
