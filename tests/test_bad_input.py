@@ -199,6 +199,27 @@ CASES = {
     "export without representative data": (
         lambda: tfprune.export(_model(), "unused"), ValueError,
         "`representative` data is needed"),
+    "an arena budget of zero bytes": (
+        lambda: tfprune.TargetRatio(arena_bytes=0), ValueError,
+        r"`arena_bytes` is a budget .* Received: arena_bytes=0"),
+    "a flash budget given as text": (
+        lambda: tfprune.prune_now(tfprune.gate(_model()), flash_bytes="64k"),
+        ValueError, r"Received: flash_bytes='64k'"),
+    "a latency budget without a table in TargetRatio": (
+        lambda: _compiled_gated().fit(
+            _x(), _y(), epochs=1, verbose=0,
+            callbacks=[tfprune.TargetRatio(latency_ms=5.0)]),
+        ValueError, "`latency_ms` needs `latency_table`"),
+    "an unknown latency runtime": (
+        lambda: tfprune.profile_latency(_model(), runtime="gpu"), ValueError,
+        r"Unknown runtime.*Received: runtime='gpu'"),
+    "a device preset that does not exist": (
+        lambda: tfprune.export(_model(), "unused", representative=_x(),
+                               device="cortex-m99"),
+        ValueError, r"Unknown device 'cortex-m99'"),
+    "a device that is not a tfprune.Device": (
+        lambda: tfprune.register_device({"name": "board"}), TypeError,
+        r"must be a tfprune.Device. Received: \{'name': 'board'\}"),
 }
 
 
