@@ -45,6 +45,12 @@ flags.DEFINE_enum("model", "vgg16", ["vgg16", "resnet20", "resnet56",
 flags.DEFINE_float("width", 0.25, "Width multiplier of the unpruned model.")
 flags.DEFINE_enum("metric", "params", ["params", "macs"], "Budget metric.")
 flags.DEFINE_float("target", 0.94, "Fraction of --metric to remove.")
+flags.DEFINE_integer("flash_bytes", 0,
+                     "tfprune/random/l1: instead of --target, the largest "
+                     "int8 .tflite in bytes (0: no limit).")
+flags.DEFINE_integer("arena_bytes", 0,
+                     "tfprune/random/l1: instead of --target, the largest "
+                     "TFLite Micro tensor arena in bytes (0: no limit).")
 flags.DEFINE_integer("epochs", 30, "Total training epochs, every method.")
 flags.DEFINE_integer("seed", 0, "Random seed.")
 flags.DEFINE_string("data_dir", "../shared/datasets/cifar10",
@@ -74,8 +80,13 @@ flags.DEFINE_string("results_dir", "benchmarks/results/accuracy",
 
 
 def run_name():
-    return (f"{FLAGS.method}_{FLAGS.metric}{FLAGS.target:g}"
-            f"_s{FLAGS.seed}")
+    if FLAGS.flash_bytes or FLAGS.arena_bytes:
+        budget = "_".join(f"{name}{value}" for name, value in (
+            ("flash", FLAGS.flash_bytes), ("arena", FLAGS.arena_bytes))
+            if value)
+    else:
+        budget = f"{FLAGS.metric}{FLAGS.target:g}"
+    return f"{FLAGS.method}_{budget}_s{FLAGS.seed}"
 
 
 def build(width):
@@ -115,9 +126,15 @@ def method_settings():
         return thin_width((1 - FLAGS.target) * full), 0.0, {}
     if method in ("tfprune", "random", "l1"):
         importance = {"tfprune": "scores"}.get(method, method)
-        return FLAGS.width, FLAGS.target, {
-            **common, "importance": importance,
+        device = {"flash_bytes": FLAGS.flash_bytes or None,
+                  "arena_bytes": FLAGS.arena_bytes or None}
+        return FLAGS.width, 0.0 if any(device.values()) else FLAGS.target, {
+            **common, "importance": importance, **device,
             "prune_options": {"seed": FLAGS.seed}}
+    if FLAGS.flash_bytes or FLAGS.arena_bytes:
+        raise app.UsageError(
+            "--flash_bytes/--arena_bytes need --method=tfprune, random or "
+            f"l1. Received: --method={method}")
     if method == "slimming":
         return FLAGS.width, FLAGS.target, {
             "importance": "bn", "warmup": FLAGS.oneshot_at, "ramp": 0.0}
@@ -159,7 +176,8 @@ def main(argv):
     model = build(width)
     if FLAGS.method == "slimming":
         add_gamma_penalty(model, FLAGS.slimming_l1)
-    settings["shrink_for_hold"] = FLAGS.shrink_for_hold and target > 0
+    settings["shrink_for_hold"] = FLAGS.shrink_for_hold and target > 0 \
+        and not (FLAGS.flash_bytes or FLAGS.arena_bytes)
     if FLAGS.teacher:
         settings["teacher"] = keras.models.load_model(FLAGS.teacher)
     # One work folder per results folder: a 30-epoch run must not resume

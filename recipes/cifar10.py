@@ -43,6 +43,14 @@ flags.DEFINE_integer("flash_bytes", 0, "Instead of --target: the largest "
                      "size of the int8 .tflite in bytes (0: no limit).")
 flags.DEFINE_integer("arena_bytes", 0, "Instead of --target: the largest "
                      "TFLite Micro tensor arena in bytes (0: no limit).")
+flags.DEFINE_float("latency_ms", 0, "Instead of --target (or with the "
+                   "byte budgets): the longest int8 inference in ms, as "
+                   "--latency_table predicts it (0: no limit).")
+flags.DEFINE_string("latency_table", "tflm",
+                    "For --latency_ms: 'tflm' or 'litert' profiles the "
+                    "model on this host (tfprune.profile_latency), or the "
+                    "path of a JSON table measured on your device "
+                    "(tfprune.LatencyTable.get_config()).")
 flags.DEFINE_integer("epochs", 30, "Training epochs.")
 flags.DEFINE_enum("importance", "scores", ["scores", "l1", "bn", "random"],
                   "Channel ranking: learned gate scores, filter L1 norm, "
@@ -71,6 +79,26 @@ flags.DEFINE_integer("seed", 0, "Random seed.")
 flags.DEFINE_string("out_dir", "runs/cifar10", "Output folder.")
 
 
+def load_latency_table(model):
+    """--latency_table: profiled here, or read from a JSON file."""
+    import json
+
+    import tfprune
+
+    if FLAGS.latency_table in ("tflm", "litert"):
+        table = tfprune.profile_latency(model, runtime=FLAGS.latency_table)
+        print(f"Latency table ({FLAGS.latency_table}, this host): "
+              f"{json.dumps(table.get_config())}")
+        return table
+    if not os.path.isfile(FLAGS.latency_table):
+        raise app.UsageError(
+            "--latency_table must be 'tflm', 'litert' or a JSON file. "
+            f"Received: --latency_table={FLAGS.latency_table!r} (no such "
+            "file).")
+    with open(FLAGS.latency_table) as f:
+        return tfprune.LatencyTable.from_config(json.load(f))
+
+
 def main(argv):
     del argv
     import keras
@@ -85,6 +113,7 @@ def main(argv):
     model = MODELS[FLAGS.model](FLAGS.width)
     teacher = keras.models.load_model(FLAGS.teacher) if FLAGS.teacher \
         else None
+    latency_table = load_latency_table(model) if FLAGS.latency_ms else None
     report = train_prune_export(
         model, train, val, FLAGS.out_dir, target=FLAGS.target,
         metric=FLAGS.metric, epochs=FLAGS.epochs,
@@ -93,11 +122,13 @@ def main(argv):
         prune_options={"seed": FLAGS.seed}, teacher=teacher,
         shrink_for_hold=FLAGS.shrink_for_hold,
         flash_bytes=FLAGS.flash_bytes or None,
-        arena_bytes=FLAGS.arena_bytes or None)
+        arena_bytes=FLAGS.arena_bytes or None,
+        latency_ms=FLAGS.latency_ms or None, latency_table=latency_table)
     print_summary(report, (
         "before", "after", "removed", "val_accuracy_float",
         "val_accuracy_int8_litert", "val_accuracy_int8_tflm", "tflite_bytes",
-        "tflm_arena_bytes", "layer_widths", "seconds"), FLAGS.out_dir)
+        "tflm_arena_bytes", "latency_ms", "layer_widths", "seconds"),
+        FLAGS.out_dir)
 
 
 if __name__ == "__main__":

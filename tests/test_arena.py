@@ -2,6 +2,7 @@
 `arena_bytes=` (alone or with `flash_bytes=`) in prune_now and TargetRatio."""
 
 import keras
+import numpy as np
 import pytest
 from keras import layers
 
@@ -74,3 +75,13 @@ def test_impossible_budgets_say_how_far_off_they_are():
                              r"round_to=1\) needs \d+% of the arena budget "
                              r"\(100\)"):
         tfprune.prune_now(gated, arena_bytes=100)
+
+
+def test_an_impossible_budget_stops_fit_before_the_first_step():
+    gated = gated_resnet()
+    weights = [w.copy() for w in gated.get_weights()]
+    with pytest.raises(tfprune.BudgetError, match="even the narrowest model"):
+        fit_with(gated, tfprune.TargetRatio(arena_bytes=100), examples=16)
+    # No step was taken: the user's weights are as they were.
+    for before, after in zip(weights, gated.get_weights()):
+        np.testing.assert_array_equal(before, after)

@@ -12,9 +12,9 @@ from tfprune import latency
 def test_profiled_tflm_latency_predicts_other_pruned_models():
     model = tfprune.models.resnet_cifar(8, width=0.5)
     table = tfprune.profile_latency(model, runtime="tflm",
-                                    ratios=(0.0, 0.3, 0.6, 0.85))
+                                    ratios=(0.0, 0.3, 0.6, 0.85), mixed=3)
     assert table.ms_per_mmac > 0 and table.ms_per_kelement >= 0
-    assert len(table.points) == 4
+    assert len(table.points) == 7
     gated = tfprune.gate(model)
     randomize_scores(gated, seed=5)  # other channels than the profile's
     tfprune.prune_now(gated, 0.5, metric="macs")
@@ -56,6 +56,34 @@ def test_bad_latency_budgets(kwargs, error, message):
         tfprune.prune_now(gated, **kwargs)
 
 
-def test_a_table_needs_a_positive_slope():
-    with pytest.raises(ValueError, match="Received: ms_per_mmac=0"):
-        tfprune.LatencyTable(ms_per_mmac=0)
+@pytest.mark.parametrize("kwargs, message", [
+    ({"ms_per_mmac": -1.0}, "Received: ms_per_mmac=-1.0"),
+    ({"ms_per_mmac": 1.0, "ms_per_kelement": -0.1},
+     "Received: ms_per_kelement=-0.1"),
+    ({"ms_per_mmac": 1.0, "ms_fixed": "0.1"}, "Received: ms_fixed='0.1'"),
+])
+def test_a_table_needs_non_negative_slopes(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        tfprune.LatencyTable(**kwargs)
+
+
+def test_slopes_are_fitted_non_negative():
+    # Time that does not fall with the MACs gets a zero slope, not a
+    # negative one that would reward keeping channels.
+    macs = np.array([4.0, 3.0, 2.0, 1.0])
+    features = np.stack([macs, np.ones(4)], 1)
+    coef = latency.fit_non_negative_slopes(
+        features, np.array([0.13, 0.14, 0.135, 0.145]))
+    assert coef[0] == 0 and coef[1] == pytest.approx(0.1375)
+    coef = latency.fit_non_negative_slopes(features, 2 * macs + 1)
+    np.testing.assert_allclose(coef, [2, 1], atol=1e-9)
+
+
+def test_a_flat_table_says_pruning_cannot_help():
+    gated = gated_resnet()
+    flat = tfprune.LatencyTable(ms_per_mmac=0.0, ms_fixed=0.2)
+    assert flat.flat and flat.predict_model(gated) == pytest.approx(0.2)
+    with pytest.raises(ValueError, match="already fits every budget"):
+        tfprune.prune_now(gated, latency_ms=0.3, latency_table=flat)
+    with pytest.raises(tfprune.BudgetError, match="below the table's fixed"):
+        tfprune.prune_now(gated, latency_ms=0.1, latency_table=flat)

@@ -81,3 +81,23 @@ def test_cifar10_recipe_with_flash_and_arena_budgets(tmp_path):
     arena = tfprune.convert.tflm_arena_bytes(tflite)
     assert len(tflite) <= 40000 and arena <= 16000
     assert max(len(tflite) / 40000, arena / 16000) > 0.9
+
+
+def test_cifar10_recipe_with_a_latency_budget_from_a_device_table(tmp_path):
+    data_dir = tmp_path / "cifar"
+    write_image_folder(str(data_dir), 64)
+    table = tfprune.LatencyTable(ms_per_mmac=2.0, ms_fixed=0.5,
+                                 runtime="a board")
+    (tmp_path / "board.json").write_text(json.dumps(table.get_config()))
+    full = table.predict(tfprune.measure(
+        tfprune.models.vgg16_cifar(width=0.0625))["macs"])
+    out = tmp_path / "fast"
+    _run(["recipes/cifar10.py", "--model=vgg16", "--width=0.0625",
+          f"--latency_ms={0.5 * full}",
+          f"--latency_table={tmp_path / 'board.json'}", "--epochs=2",
+          "--batch_size=16", f"--data_dir={data_dir}", "--val_size=16",
+          "--tflm_samples=0", f"--out_dir={out}"], tmp_path)
+    report = json.loads((out / "report.json").read_text())
+    assert report["latency_table"]["runtime"] == "a board"
+    predicted = table.predict(report["after"]["macs"])
+    assert 0.45 * full <= predicted <= 0.5 * full

@@ -73,19 +73,9 @@ def fit(plan, attempts=5):
     for attempt in range(attempts):
         try:
             removed = plan.apply(plan.fitting_ratio())
-        except BudgetError as error:
-            floor = max(plan.min_channels, plan.round_to)
-            narrowest = [min(size, floor) for size in plan.sizes]
-            shares = plan.cost.shares(narrowest)
-            raise BudgetError(
-                "Cannot meet the budgets: even the narrowest model "
-                f"(min_channels={plan.min_channels}, round_to="
-                f"{plan.round_to}) needs "
-                + ", ".join(f"{share:.0%} of the {metric} budget "
-                            f"({limits[metric]:,.0f})"
-                            for metric, share in shares.items())
-                + ". Raise the budgets or start from a smaller model."
-            ) from error
+        except BudgetError:
+            plan.check_feasible()  # the clearer message, if that is why
+            raise
         if not device:  # e.g. a latency budget: predicted, not measured
             return removed
         real = device_sizes(plan.graph.model)

@@ -1,6 +1,5 @@
 """`TargetRatio`: prune during `fit` to an exact compression ratio."""
 
-import dataclasses
 
 import keras
 import numpy as np
@@ -13,6 +12,7 @@ from tfprune import data as data_lib
 from tfprune import pruning
 from tfprune.cost import check_metric
 from tfprune.importance import check_criterion
+from tfprune.latency import LatencyTable
 from tfprune.validation import check_positive_int
 
 
@@ -173,6 +173,8 @@ class TargetRatio(keras.callbacks.Callback):
         self.flash_bytes = flash_bytes
         self.arena_bytes = arena_bytes
         self.latency_ms = latency_ms
+        if isinstance(latency_table, dict):  # from get_config
+            latency_table = LatencyTable.from_config(latency_table)
         self.latency_table = latency_table
         self.target = None if ratio is None else float(ratio)
         self.ratio = self.target  # with device budgets: set at train begin
@@ -364,7 +366,7 @@ class TargetRatio(keras.callbacks.Callback):
             "ratio": self.target, "flash_bytes": self.flash_bytes,
             "arena_bytes": self.arena_bytes, "latency_ms": self.latency_ms,
             "latency_table": None if self.latency_table is None else
-            dataclasses.asdict(self.latency_table),
+            self.latency_table.get_config(),
             "metric": self.metric,
             "warmup": self.warmup, "ramp": self.ramp,
             "update_every": self.update_every, "round_to": self.round_to,

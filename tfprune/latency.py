@@ -1,9 +1,9 @@
 """Latency budgets: a model's int8 inference time from its MACs and outputs.
 
 `profile_latency(model)` prunes copies of the model to several MACs
-ratios (random channels), converts each to int8, times it in a runtime on
-this host (processor time of one thread, so that other work on the machine
-does not count) and fits
+ratios (random channels) and to random per-layer widths, converts each to
+int8, times it in a runtime on this host (processor time of one thread, so
+that other work on the machine does not count) and fits
 
     ms = ms_per_mmac * MACs / 1e6 + ms_per_kelement * outputs / 1e3
          + ms_fixed
@@ -11,15 +11,23 @@ does not count) and fits
 where `outputs` counts the elements the convolution and dense layers write
 (each one is requantized, which costs time of its own: thin layers over
 large images are slower per MAC). Both counts are polynomials of the kept
-widths, so a `latency_ms=` budget is solved like any other. A table
+widths, so a `latency_ms=` budget is solved like any other. The slopes
+are fitted non-negative: where a runtime's time does not fall with the
+widths (fixed costs dominate), the table says so and predicts a constant,
+and a budget below it cannot be met. The copies with random per-layer
+widths matter: uniform pruning alone moves MACs and outputs together, and
+a model pruned mostly in its late, low-resolution layers (as learned
+rankings do) writes more outputs per MAC. A table
 measured on a phone or a board is the same numbers:
-`LatencyTable(ms_per_mmac=2.1, ms_fixed=0.4, runtime="my Cortex-M7")`.
+`LatencyTable(ms_per_mmac=2.1, ms_fixed=0.4, runtime="my Cortex-M7")`, or
+`LatencyTable.from_config(json.load(f))` (the recipes' `--latency_table`).
 
 >>> table = tfprune.profile_latency(model, runtime="tflm")
 >>> tfprune.prune_now(gated, latency_ms=4.0, latency_table=table)
 """
 
 import dataclasses
+import itertools
 import statistics
 import time
 import warnings
@@ -50,11 +58,45 @@ class LatencyTable:
     points: tuple = ()
 
     def __post_init__(self):
-        if isinstance(self.ms_per_mmac, bool) or not isinstance(
-                self.ms_per_mmac, (int, float)) or not self.ms_per_mmac > 0:
+        for name in ("ms_per_mmac", "ms_per_kelement"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(
+                    value, (int, float)) or not value >= 0:
+                raise ValueError(
+                    f"`{name}` must be a number >= 0 (time that pruning "
+                    f"removes). Received: {name}={value!r}")
+        if isinstance(self.ms_fixed, bool) or not isinstance(
+                self.ms_fixed, (int, float)):
+            raise ValueError("`ms_fixed` must be a number. Received: "
+                             f"ms_fixed={self.ms_fixed!r}")
+
+    def get_config(self):
+        """The table as plain JSON-able data (`from_config` reads it)."""
+        config = dataclasses.asdict(self)
+        config["points"] = [list(point) for point in self.points]
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        """A table from `get_config()`'s dict (e.g. a JSON file measured
+        on a device)."""
+        if not isinstance(config, dict):
+            raise ValueError("A latency table's config must be a dict. "
+                             f"Received: config={config!r}")
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(config) - fields)
+        if unknown:
             raise ValueError(
-                "`ms_per_mmac` must be a positive number. Received: "
-                f"ms_per_mmac={self.ms_per_mmac!r}")
+                f"Unknown latency table fields {unknown}; expected some of "
+                f"{sorted(fields)}. Received: config={config!r}")
+        config = dict(config)
+        config["points"] = tuple(tuple(p) for p in config.get("points", ()))
+        return cls(**config)
+
+    @property
+    def flat(self):
+        """True when nothing in the table falls with the widths."""
+        return self.ms_per_mmac == 0 and self.ms_per_kelement == 0
 
     def predict(self, macs, outputs=0):
         """Milliseconds for a model of `macs` multiply-accumulates whose
@@ -129,7 +171,7 @@ def time_tflite(tflite_bytes, runtime="tflm", runs=5, repeats=5):
 
 
 def profile_latency(model, runtime="tflm", ratios=(0.0, 0.2, 0.4, 0.6, 0.8),
-                    runs=None, seed=0):
+                    mixed=5, runs=None, seed=0):
     """Measures `model`'s int8 latency at several widths; fits a table.
 
     Args:
@@ -138,53 +180,95 @@ def profile_latency(model, runtime="tflm", ratios=(0.0, 0.2, 0.4, 0.6, 0.8),
             without CMSIS-NN) or `"litert"` (one thread).
         ratios: fractions of the MACs removed (random channels) in the
             profiled copies; 0 is the model itself.
+        mixed: further copies where each layer keeps a random 10-100% of
+            its channels.
         runs: invocations per timing. Default: 5 for TFLM, 200 for LiteRT.
         seed: the random channel choice.
 
     Returns:
-        A `LatencyTable`.
-
-    Raises:
-        ValueError: latency does not fall with the MACs on this runtime (a
-            latency budget could not be met by pruning).
+        A `LatencyTable`; it warns when the latency does not fall with the
+        widths on this runtime (the table then predicts a constant).
     """
     from tfprune import convert, cost, gating, pruning, surgery
+    from tfprune.graph import ChannelGraph
 
     if runtime not in RUNTIMES:
         raise ValueError(f"Unknown runtime. Expected one of {RUNTIMES}. "
                          f"Received: runtime={runtime!r}")
+    if isinstance(mixed, bool) or not isinstance(mixed, int) or mixed < 0:
+        raise ValueError("`mixed` must be a whole number >= 0. Received: "
+                         f"mixed={mixed!r}")
+    if len(ratios) + mixed < 3:
+        raise ValueError(
+            "Fitting a table needs at least 3 profiled copies. Received: "
+            f"ratios={ratios!r}, mixed={mixed!r}")
     runs = runs or (5 if runtime == "tflm" else 200)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         gated = gating.gate(model)
+    graph = ChannelGraph(gated)
     rng = np.random.default_rng(seed)
     shape = [4] + [1 if d is None else d for d in model.inputs[0].shape[1:]]
     sample = rng.uniform(0, 1, shape).astype("float32")
-    from tfprune.graph import ChannelGraph
+
+    def random_widths():
+        for group in graph.groups:
+            size = group.gate.channels
+            kept = max(1, round(size * rng.uniform(0.1, 1.0)))
+            mask = np.zeros(size, "float32")
+            mask[rng.choice(size, kept, replace=False)] = 1
+            group.gate.set_mask(mask)
 
     points = []
-    for ratio in ratios:
-        if ratio > 0:
+    for step in [("ratio", r) for r in ratios] + [("mixed", None)] * mixed:
+        kind, ratio = step
+        if kind == "mixed":
+            random_widths()
+        elif ratio > 0:
             pruning.prune_now(gated, ratio, metric="macs",
                               importance="random")
-        small = surgery.shrink(gated) if ratio > 0 else model
+        else:
+            for group in graph.groups:
+                group.gate.set_mask(np.ones(group.gate.channels, "float32"))
+        small = surgery.shrink(gated)
         ms = time_tflite(convert.to_tflite(small, representative=sample),
                          runtime, runs)
-        graph = ChannelGraph(gated)  # all open at ratio 0
         outputs = output_polynomial(graph)(cost.group_widths(graph))
         points.append((cost.measure(small)["macs"], outputs, ms))
     macs, outputs, ms = np.array(points, dtype=float).T
     features = np.stack([macs / 1e6, outputs / 1e3, np.ones_like(ms)], 1)
-    coef = np.linalg.lstsq(features, ms, rcond=None)[0]
-    if coef[1] < 0:  # outputs explain nothing here: MACs alone
-        coef = np.array([*np.polyfit(macs / 1e6, ms, 1)])[[0, 1]]
-        coef = np.array([coef[0], 0.0, coef[1]])
-    if coef[0] <= 0:
-        raise ValueError(
-            f"On {runtime} this model's latency does not fall with its MACs "
-            f"(measured {', '.join(f'{t:.3f}' for t in ms)} ms from "
-            f"{macs[0]:,.0f} to {macs[-1]:,.0f} MACs): fixed costs dominate, "
-            "and pruning cannot meet a latency budget there.")
-    return LatencyTable(float(coef[0]), float(coef[2]), float(coef[1]),
-                        runtime, tuple((int(m), int(o), float(t))
-                                       for m, o, t in points))
+    coef = fit_non_negative_slopes(features, ms)
+    table = LatencyTable(float(coef[0]), float(coef[2]), float(coef[1]),
+                         runtime, tuple((int(m), int(o), float(t))
+                                        for m, o, t in points))
+    if table.flat:
+        warnings.warn(
+            f"On {runtime} this model's latency does not fall with its "
+            f"widths (measured {', '.join(f'{t:.3f}' for t in ms)} ms from "
+            f"{macs.max():,.0f} to {macs.min():,.0f} MACs): fixed costs "
+            f"dominate, and the table predicts {table.ms_fixed:.3f} ms for "
+            "any width; pruning cannot meet a smaller latency budget there.",
+            stacklevel=2)
+    return table
+
+
+def fit_non_negative_slopes(features, target):
+    """Least squares `features @ coef ~ target` where every coefficient but
+    the last (the intercept) is >= 0: the best fit over the subsets of
+    slopes left free (few features: every subset is tried)."""
+    slopes = features.shape[1] - 1
+    best = None
+    for count in range(slopes + 1):
+        for free in itertools.combinations(range(slopes), count):
+            columns = [*free, slopes]
+            solution = np.linalg.lstsq(features[:, columns], target,
+                                       rcond=None)[0]
+            if np.any(solution[:-1] < 0):
+                continue
+            residual = float(np.sum(
+                (features[:, columns] @ solution - target) ** 2))
+            if best is None or residual < best[0]:
+                coef = np.zeros(slopes + 1)
+                coef[columns] = solution
+                best = (residual, coef)
+    return best[1]

@@ -143,7 +143,7 @@ def train_prune_export(model, train, val, out_dir, target=0.94,
                        lr_warmup_epochs=1, prune_options=None, teacher=None,
                        distill_temperature=4.0, distill_weight=0.5,
                        shrink_for_hold=False, callbacks=(), flash_bytes=None,
-                       arena_bytes=None):
+                       arena_bytes=None, latency_ms=None, latency_table=None):
     """Trains `model` with pruning to `target`, then shrinks and exports it.
 
     Args:
@@ -183,13 +183,18 @@ def train_prune_export(model, train, val, out_dir, target=0.94,
         flash_bytes, arena_bytes: instead of `target`, the largest
             allowed size in bytes of the exported int8 `.tflite` and of its
             TFLite Micro tensor arena (`tfprune.TargetRatio`'s budgets).
+        latency_ms, latency_table: instead of (or with) those, the longest
+            allowed inference time as a `tfprune.LatencyTable` predicts it.
 
     Returns:
         The report, a dict (also written to `report.json`).
     """
     started = time.time()
     device = {k: v for k, v in (("flash_bytes", flash_bytes),
-                                ("arena_bytes", arena_bytes)) if v}
+                                ("arena_bytes", arena_bytes),
+                                ("latency_ms", latency_ms)) if v}
+    if latency_ms:
+        device["latency_table"] = latency_table
     if device and shrink_for_hold:
         raise ValueError(
             "`shrink_for_hold` is not supported with device budgets yet; "
@@ -272,6 +277,9 @@ def train_prune_export(model, train, val, out_dir, target=0.94,
         "metric": metric,
         "flash_bytes": flash_bytes,
         "arena_bytes": arena_bytes,
+        "latency_ms": latency_ms,
+        "latency_table": None if latency_table is None else
+        latency_table.get_config(),
         "importance": importance,
         "schedule": {"warmup": warmup, "ramp": ramp,
                      "learning_rate": learning_rate,

@@ -68,7 +68,25 @@ class BudgetPlan:
                 + ", ".join(f"{share:.0%} of the {metric} budget"
                             for metric, share in shares.items())
                 + "): nothing to prune. Pass smaller budgets.")
+        self.check_feasible()
         return 1.0 - 1.0 / self.full_cost
+
+    def check_feasible(self):
+        """Raises `BudgetError` if even the narrowest model the plan allows
+        misses a limit (before any training is spent on it)."""
+        floor = max(self.min_channels, self.round_to)
+        narrowest = [min(size, floor) for size in self.sizes]
+        if self.cost(narrowest) <= 1:
+            return
+        shares = self.cost.shares(narrowest)
+        raise solver.BudgetError(
+            "Cannot meet the budgets: even the narrowest model "
+            f"(min_channels={self.min_channels}, round_to={self.round_to}) "
+            "needs " + ", ".join(
+                f"{share:.0%} of the {metric} budget "
+                f"({self.cost.limits[metric]:,.0f})"
+                for metric, share in shares.items())
+            + ". Raise the budgets or start from a smaller model.")
 
     def importance(self):
         """Per-channel importance by the plan's criterion (see importance.py)."""

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Pruned during fit to device budgets (#11): VGG-16-BN x0.25 and ResNet-20 to
+# a 64 KiB .tflite and to a 24 KiB TFLite Micro arena, and beside each flash
+# run a parameter-ratio run removing the same fraction of parameters; then
+# the table and the accuracy-vs-bytes plot.
+#   bash benchmarks/device_budgets.sh [EPOCHS] [SEED] [MODELS]
+# Runs whose JSON exists are skipped, so the script resumes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+EPOCHS=${1:-30}
+SEED=${2:-0}
+MODELS=${3:-"vgg16 resnet20"}
+OUT=benchmarks/results/device_budgets_e${EPOCHS}
+mkdir -p "$OUT"
+run() {  # model, then accuracy.py flags
+  local model=$1; shift
+  local width=0.25; [ "$model" = resnet20 ] && width=1
+  local dir="$OUT/$model"
+  mkdir -p "$dir"
+  python benchmarks/accuracy.py --method=tfprune --model="$model" \
+    --width="$width" --epochs="$EPOCHS" --seed="$SEED" \
+    --results_dir="$dir" "$@" 2>&1 \
+    | grep -v -E "^(W|I)[0-9]{4}|cpu_feature|rebuild TensorFlow|^WARNING: All" \
+    > "$dir/log_$(echo "$*" | tr -c 'a-z0-9\n' '_').txt"
+}
+for model in $MODELS; do
+  run "$model" --flash_bytes=65536
+  run "$model" --arena_bytes=24576
+  removed=$(python -c "import json,sys; print(round(json.load(open(sys.argv[1]))['removed']['params'], 4))" \
+    "$OUT/$model/tfprune_flash65536_s${SEED}.json")
+  run "$model" --metric=params --target="$removed"
+done
+python benchmarks/collect_device_budgets.py --results_dir="$OUT"
