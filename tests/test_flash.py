@@ -61,3 +61,17 @@ def test_polynomial_sees_coefficients_added_after_a_call():
     assert poly([3]) == 6.0
     poly.add({(0, polynomial.CONSTANT): 1.0})  # same key, new coefficient
     assert poly([3]) == 9.0
+
+
+def test_flash_and_arena_models_share_one_conversion(monkeypatch):
+    calls = []
+    real = flash.converted
+    monkeypatch.setattr(flash, "converted",
+                        lambda model, seed=0: calls.append(1) or real(model))
+    gated = gated_resnet()
+    plan = tfprune.pruning.BudgetPlan(
+        gated, limits={"flash": 10_000, "arena": 10_000})
+    # The full model once (both calibrate on it) and the arena's probe.
+    assert len(calls) == 2
+    assert plan.cost.costs["flash"](plan.sizes) == len(
+        flash.converted_at_masks(plan.graph))

@@ -143,8 +143,7 @@ class ArenaModel:
 
     def __init__(self, graph):
         from tfprune import convert
-        from tfprune.flash import converted
-        from tfprune.surgery import shrink
+        from tfprune.flash import converted_at_masks
 
         sizes = [group.size for group in graph.groups]
         self.num_groups = len(sizes)
@@ -152,13 +151,13 @@ class ArenaModel:
         try:
             for group in graph.groups:
                 group.gate.set_mask(np.ones(group.size))
-            full = converted(shrink(graph.model))
+            full = converted_at_masks(graph)
             probe = _probe_widths(sizes)
             for group, width in zip(graph.groups, probe):
                 mask = np.zeros(group.size)
                 mask[:width] = 1
                 group.gate.set_mask(mask)
-            other = converted(shrink(graph.model))
+            other = converted_at_masks(graph)
         finally:
             for group, mask in zip(graph.groups, masks):
                 group.gate.set_mask(mask)

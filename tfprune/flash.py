@@ -110,13 +110,25 @@ def converted(model, seed=0):
     return convert.to_tflite(copy, representative=sample)
 
 
+def converted_at_masks(graph):
+    """`converted(shrink(graph.model))` at the gates' current masks, once
+    per graph and masks: the flash and arena models calibrate on the same
+    conversion. (Sizes do not depend on the weights' values.)"""
+    from tfprune.surgery import shrink
+
+    key = tuple(group.gate.mask.numpy().astype(bool).tobytes()
+                for group in graph.groups)
+    cache = graph.__dict__.setdefault("_converted", {})
+    if key not in cache:
+        cache[key] = converted(shrink(graph.model))
+    return cache[key]
+
+
 def flash_polynomial(graph):
     """`width_polynomial(graph)` plus the measured constant part, so that
     `poly(widths)` predicts the `.tflite` bytes at any widths."""
-    from tfprune.surgery import shrink
-
     poly = width_polynomial(graph)
     widths = [g.gate.kept_channels() for g in graph.groups]
-    constant = measured_bytes(shrink(graph.model)) - poly(widths)
+    constant = len(converted_at_masks(graph)) - poly(widths)
     poly.add({(polynomial.CONSTANT, polynomial.CONSTANT): constant})
     return poly
