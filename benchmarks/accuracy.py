@@ -12,8 +12,10 @@ first epoch to --learning_rate, then cosine decay to 0):
   random    the same schedule, fixed random ranking (the ablation);
   l1        the same schedule, filter L1-norm ranking (Li et al. 2017);
   slimming  Network Slimming (Liu et al. 2017): an L1 penalty on every
-            BatchNorm gamma (--slimming_l1) all along, one-shot global
-            |gamma| pruning to the budget at --oneshot_at, then fine-tuning;
+            BatchNorm gamma (--slimming_l1) all along, one-shot pruning at
+            --oneshot_at by a global |gamma| threshold set to meet the
+            budget (a plain top-k, not weighted by cost, as published),
+            then fine-tuning;
   dcp       Dynamic Channel Propagation (the paper group's ICPR 2020
             method): Taylor channel utility accumulated with decay, a plain
             global top-k (no cost weighting) at the target from the first
@@ -137,7 +139,8 @@ def method_settings():
             f"l1. Received: --method={method}")
     if method == "slimming":
         return FLAGS.width, FLAGS.target, {
-            "importance": "bn", "warmup": FLAGS.oneshot_at, "ramp": 0.0}
+            "importance": "bn", "warmup": FLAGS.oneshot_at, "ramp": 0.0,
+            "prune_options": {"cost_aware": False}}
     if method == "dcp":
         return FLAGS.width, FLAGS.target, {
             "importance": "scores", "warmup": 0.0, "ramp": 0.0,

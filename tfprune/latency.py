@@ -2,8 +2,9 @@
 
 `profile_latency(model)` prunes copies of the model to several MACs
 ratios (random channels) and to random per-layer widths, converts each to
-int8, times it in a runtime on this host (processor time of one thread, so
-that other work on the machine does not count) and fits
+int8, times it in a runtime on this host (processor time of one thread, the
+fastest of several timings, so that other work on the machine counts as
+little as it can) and fits
 
     ms = ms_per_mmac * MACs / 1e6 + ms_per_kelement * outputs / 1e3
          + ms_fixed
@@ -28,7 +29,6 @@ measured on a phone or a board is the same numbers:
 
 import dataclasses
 import itertools
-import statistics
 import time
 import warnings
 
@@ -140,8 +140,10 @@ def output_polynomial(graph):
 
 
 def time_tflite(tflite_bytes, runtime="tflm", runs=5, repeats=5):
-    """Median milliseconds of one int8 inference (batch 1, one thread), in
-    processor time of this process."""
+    """Milliseconds of one int8 inference (batch 1, one thread), in
+    processor time of this process: the fastest of `repeats` timings of
+    `runs` invocations each (other work on the machine only adds time,
+    through shared caches, so the fastest is the least disturbed)."""
     if runtime not in RUNTIMES:
         raise ValueError(f"Unknown runtime. Expected one of {RUNTIMES}. "
                          f"Received: runtime={runtime!r}")
@@ -167,7 +169,7 @@ def time_tflite(tflite_bytes, runtime="tflm", runs=5, repeats=5):
         for _ in range(runs):
             interpreter.invoke()
         times.append((time.process_time() - start) / runs)
-    return 1000 * statistics.median(times)
+    return 1000 * min(times)
 
 
 def profile_latency(model, runtime="tflm", ratios=(0.0, 0.2, 0.4, 0.6, 0.8),
