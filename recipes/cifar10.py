@@ -43,6 +43,11 @@ flags.DEFINE_integer("flash_bytes", 0, "Instead of --target: the largest "
                      "size of the int8 .tflite in bytes (0: no limit).")
 flags.DEFINE_integer("arena_bytes", 0, "Instead of --target: the largest "
                      "TFLite Micro tensor arena in bytes (0: no limit).")
+flags.DEFINE_string("device", None, "Instead of --target: prune until the "
+                    "int8 model fits a device preset's flash and RAM "
+                    "(tfprune.get_device: cortex-m0plus, cortex-m4, "
+                    "cortex-m7, esp32-s3); --flash_bytes/--arena_bytes "
+                    "override its numbers.")
 flags.DEFINE_float("latency_ms", 0, "Instead of --target (or with the "
                    "byte budgets): the longest int8 inference in ms, as "
                    "--latency_table predicts it (0: no limit).")
@@ -114,6 +119,13 @@ def main(argv):
     teacher = keras.models.load_model(FLAGS.teacher) if FLAGS.teacher \
         else None
     latency_table = load_latency_table(model) if FLAGS.latency_ms else None
+    flash_bytes, arena_bytes = FLAGS.flash_bytes, FLAGS.arena_bytes
+    if FLAGS.device:
+        import tfprune
+
+        device = tfprune.get_device(FLAGS.device)
+        flash_bytes = flash_bytes or device.flash_bytes
+        arena_bytes = arena_bytes or device.ram_bytes
     report = train_prune_export(
         model, train, val, FLAGS.out_dir, target=FLAGS.target,
         metric=FLAGS.metric, epochs=FLAGS.epochs,
@@ -121,8 +133,7 @@ def main(argv):
         importance=FLAGS.importance, warmup=FLAGS.warmup, ramp=FLAGS.ramp,
         prune_options={"seed": FLAGS.seed}, teacher=teacher,
         shrink_for_hold=FLAGS.shrink_for_hold,
-        flash_bytes=FLAGS.flash_bytes or None,
-        arena_bytes=FLAGS.arena_bytes or None,
+        flash_bytes=flash_bytes or None, arena_bytes=arena_bytes or None,
         latency_ms=FLAGS.latency_ms or None, latency_table=latency_table)
     print_summary(report, (
         "before", "after", "removed", "val_accuracy_float",

@@ -101,3 +101,17 @@ def test_cifar10_recipe_with_a_latency_budget_from_a_device_table(tmp_path):
     assert report["latency_table"]["runtime"] == "a board"
     predicted = table.predict(report["after"]["macs"])
     assert 0.45 * full <= predicted <= 0.5 * full
+
+
+def test_cifar10_recipe_fits_a_device_preset(tmp_path):
+    data_dir = tmp_path / "cifar"
+    write_image_folder(str(data_dir), 32)
+    out = tmp_path / "m0"
+    _run(["recipes/cifar10.py", "--model=vgg16", "--width=0.25",
+          "--device=cortex-m0plus", "--epochs=1", "--batch_size=16",
+          f"--data_dir={data_dir}", "--val_size=16", "--tflm_samples=0",
+          f"--out_dir={out}"], tmp_path)
+    device = tfprune.get_device("cortex-m0plus")
+    tflite = (out / "model_int8.tflite").read_bytes()
+    assert len(tflite) <= device.flash_bytes
+    assert tfprune.convert.tflm_arena_bytes(tflite) <= device.ram_bytes

@@ -1,6 +1,5 @@
 """`TargetRatio`: prune during `fit` to an exact compression ratio."""
 
-
 import keras
 import numpy as np
 import tensorflow as tf
