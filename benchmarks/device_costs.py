@@ -92,6 +92,7 @@ def main(argv):
                 described = f"flat: {table.ms_fixed:.3f} ms" if table.flat \
                     else (f"{table.ms_per_mmac:.4f} ms/MMAC + "
                           f"{table.ms_per_kelement:.4f} ms/k-output + "
+                          f"{table.ms_per_mparam:.4f} ms/M-param + "
                           f"{table.ms_fixed:.3f} ms")
                 latency_rows.append(
                     f"| {name} | {runtime} | {described} | {ratio:.0%} | "

@@ -24,6 +24,19 @@ def test_profiled_tflm_latency_predicts_other_pruned_models():
     assert abs(table.predict_model(gated) / measured - 1) <= 0.2
 
 
+def test_a_weights_term_makes_params_count():
+    gated = gated_resnet()
+    counts = tfprune.measure(gated)
+    table = tfprune.LatencyTable(ms_per_mmac=0.5, ms_per_mparam=3.0,
+                                 ms_fixed=0.1)
+    assert table.predict_model(gated) == pytest.approx(table.predict(
+        counts["macs"], params=counts["params"]))
+    tfprune.prune_now(gated, latency_ms=0.5 * table.predict_model(gated),
+                      latency_table=table)
+    assert table.predict_model(gated) <= 0.5 * table.predict(
+        counts["macs"], params=counts["params"])
+
+
 def test_prune_now_meets_a_latency_budget_by_the_table():
     gated = gated_resnet()
     randomize_scores(gated)
@@ -60,6 +73,8 @@ def test_bad_latency_budgets(kwargs, error, message):
     ({"ms_per_mmac": -1.0}, "Received: ms_per_mmac=-1.0"),
     ({"ms_per_mmac": 1.0, "ms_per_kelement": -0.1},
      "Received: ms_per_kelement=-0.1"),
+    ({"ms_per_mmac": 1.0, "ms_per_mparam": float("nan")},
+     "Received: ms_per_mparam=nan"),
     ({"ms_per_mmac": 1.0, "ms_fixed": "0.1"}, "Received: ms_fixed='0.1'"),
 ])
 def test_a_table_needs_non_negative_slopes(kwargs, message):

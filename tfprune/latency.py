@@ -1,4 +1,5 @@
-"""Latency budgets: a model's int8 inference time from its MACs and outputs.
+"""Latency budgets: a model's int8 inference time from its MACs, outputs
+and weights.
 
 `profile_latency(model)` prunes copies of the model to several MACs
 ratios (random channels) and to random per-layer widths, converts each to
@@ -7,16 +8,18 @@ fastest of several timings, so that other work on the machine counts as
 little as it can) and fits
 
     ms = ms_per_mmac * MACs / 1e6 + ms_per_kelement * outputs / 1e3
-         + ms_fixed
+         + ms_per_mparam * params / 1e6 + ms_fixed
 
 where `outputs` counts the elements the convolution and dense layers write
 (each one is requantized, which costs time of its own: thin layers over
-large images are slower per MAC). Both counts are polynomials of the kept
-widths, so a `latency_ms=` budget is solved like any other. The slopes
+large images are slower per MAC) and `params` the weights read once per
+inference (on a fast CPU a batch-1 inference of a large model waits on
+memory for them: LiteRT's time for VGG-16 follows its parameters more than
+its MACs). All three are polynomials of the kept widths, so a `latency_ms=` budget is solved like any other. The slopes
 are fitted non-negative: where a runtime's time does not fall with the
 widths (fixed costs dominate), the table says so and predicts a constant,
 and a budget below it cannot be met. The copies with random per-layer
-widths matter: uniform pruning alone moves MACs and outputs together, and
+widths matter: uniform pruning alone moves the three counts together, and
 a model pruned mostly in its late, low-resolution layers (as learned
 rankings do) writes more outputs per MAC. A table
 measured on a phone or a board is the same numbers:
@@ -40,7 +43,7 @@ RUNTIMES = ("tflm", "litert")
 @dataclasses.dataclass(frozen=True)
 class LatencyTable:
     """One inference takes `ms_per_mmac * MACs / 1e6 + ms_per_kelement *
-    outputs / 1e3 + ms_fixed` ms.
+    outputs / 1e3 + ms_per_mparam * params / 1e6 + ms_fixed` ms.
 
     Attributes:
         ms_per_mmac: milliseconds per million multiply-accumulates.
@@ -48,17 +51,20 @@ class LatencyTable:
         ms_per_kelement: milliseconds per thousand output elements of the
             convolution and dense layers.
         runtime: where it was measured (free text for your own tables).
-        points: the `(macs, outputs, ms)` measurements it was fitted to.
+        ms_per_mparam: milliseconds per million parameters (weights read).
+        points: the `(macs, outputs, params, ms)` measurements it was
+            fitted to.
     """
 
     ms_per_mmac: float
     ms_fixed: float = 0.0
     ms_per_kelement: float = 0.0
+    ms_per_mparam: float = 0.0
     runtime: str = ""
     points: tuple = ()
 
     def __post_init__(self):
-        for name in ("ms_per_mmac", "ms_per_kelement"):
+        for name in ("ms_per_mmac", "ms_per_kelement", "ms_per_mparam"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(
                     value, (int, float)) or not value >= 0:
@@ -96,13 +102,16 @@ class LatencyTable:
     @property
     def flat(self):
         """True when nothing in the table falls with the widths."""
-        return self.ms_per_mmac == 0 and self.ms_per_kelement == 0
+        return self.ms_per_mmac == 0 and self.ms_per_kelement == 0 and \
+            self.ms_per_mparam == 0
 
-    def predict(self, macs, outputs=0):
+    def predict(self, macs, outputs=0, params=0):
         """Milliseconds for a model of `macs` multiply-accumulates whose
-        convolution and dense layers write `outputs` elements."""
+        convolution and dense layers write `outputs` elements and which
+        has `params` parameters."""
         return self.ms_per_mmac * macs / 1e6 + \
-            self.ms_per_kelement * outputs / 1e3 + self.ms_fixed
+            self.ms_per_kelement * outputs / 1e3 + \
+            self.ms_per_mparam * params / 1e6 + self.ms_fixed
 
     def polynomial(self, graph):
         """The predicted milliseconds as a polynomial of `graph`'s widths."""
@@ -112,6 +121,8 @@ class LatencyTable:
         poly = polynomial.Polynomial(macs.num_groups)
         poly.add(macs.terms, self.ms_per_mmac / 1e6)
         poly.add(output_polynomial(graph).terms, self.ms_per_kelement / 1e3)
+        poly.add(cost.cost_polynomial(graph, "params").terms,
+                 self.ms_per_mparam / 1e6)
         poly.add({(polynomial.CONSTANT, polynomial.CONSTANT): self.ms_fixed})
         return poly
 
@@ -236,13 +247,17 @@ def profile_latency(model, runtime="tflm", ratios=(0.0, 0.2, 0.4, 0.6, 0.8),
         ms = time_tflite(convert.to_tflite(small, representative=sample),
                          runtime, runs)
         outputs = output_polynomial(graph)(cost.group_widths(graph))
-        points.append((cost.measure(small)["macs"], outputs, ms))
-    macs, outputs, ms = np.array(points, dtype=float).T
-    features = np.stack([macs / 1e6, outputs / 1e3, np.ones_like(ms)], 1)
+        counts = cost.measure(small)
+        points.append((counts["macs"], outputs, counts["params"], ms))
+    macs, outputs, params, ms = np.array(points, dtype=float).T
+    features = np.stack([macs / 1e6, outputs / 1e3, params / 1e6,
+                         np.ones_like(ms)], 1)
     coef = fit_non_negative_slopes(features, ms)
-    table = LatencyTable(float(coef[0]), float(coef[2]), float(coef[1]),
-                         runtime, tuple((int(m), int(o), float(t))
-                                        for m, o, t in points))
+    table = LatencyTable(
+        ms_per_mmac=float(coef[0]), ms_per_kelement=float(coef[1]),
+        ms_per_mparam=float(coef[2]), ms_fixed=float(coef[3]),
+        runtime=runtime, points=tuple(
+            (int(m), int(o), int(p), float(t)) for m, o, p, t in points))
     if table.flat:
         warnings.warn(
             f"On {runtime} this model's latency does not fall with its "
