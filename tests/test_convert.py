@@ -123,3 +123,29 @@ def test_tflm_arena_is_the_smallest_that_runs(digits_model):
     assert tfprune.convert.model_ops(tflite) == sorted(
         set(tfprune.convert.model_ops(tflite)))
     assert "CONV_2D" in tfprune.convert.model_ops(tflite)
+
+
+def test_mcu_files_drop_intermediate_tensor_names(digits_model):
+    small, x, _ = digits_model
+    from ai_edge_litert.interpreter import Interpreter
+
+    mcu = tfprune.to_tflite(small, representative=x[:50])
+    mobile = tfprune.to_tflite(small, representative=x[:50], target="mobile")
+    assert len(mcu) < len(mobile)
+    assert tfprune.convert.strip_tensor_names(mobile) == mcu
+
+    def names(tflite):
+        interpreter = Interpreter(model_content=tflite)
+        io = {d["index"] for d in interpreter.get_input_details()
+              + interpreter.get_output_details()}
+        return ({t["name"] for t in interpreter.get_tensor_details()
+                 if t["index"] not in io},
+                interpreter.get_signature_list(),
+                [d["name"] for d in interpreter.get_input_details()])
+
+    intermediate, signatures, inputs = names(mcu)
+    assert intermediate == {""}
+    assert (signatures, inputs) == names(mobile)[1:]
+    # The same numbers come out.
+    np.testing.assert_array_equal(run_tflite(mcu, x[:5]),
+                                  run_tflite(mobile, x[:5]))
