@@ -115,3 +115,20 @@ def test_cifar10_recipe_fits_a_device_preset(tmp_path):
     tflite = (out / "model_int8.tflite").read_bytes()
     assert len(tflite) <= device.flash_bytes
     assert tfprune.convert.tflm_arena_bytes(tflite) <= device.ram_bytes
+
+
+def test_cifar10_recipe_says_what_a_bad_latency_table_is(tmp_path):
+    data_dir = tmp_path / "cifar"
+    write_image_folder(str(data_dir), 32)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    result = subprocess.run(
+        [sys.executable, "recipes/cifar10.py", "--width=0.0625",
+         "--latency_ms=3", "--latency_table=board.json", "--epochs=1",
+         f"--data_dir={data_dir}", "--val_size=16",
+         f"--out_dir={tmp_path / 'out'}"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    assert "--latency_table must be 'tflm', 'litert' or a JSON file. " \
+           "Received: --latency_table='board.json' (no such file)" in \
+           result.stderr
+    assert not (tmp_path / "out").exists()
