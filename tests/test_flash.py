@@ -71,7 +71,11 @@ def test_flash_and_arena_models_share_one_conversion(monkeypatch):
     gated = gated_resnet()
     plan = tfprune.pruning.BudgetPlan(
         gated, limits={"flash": 10_000, "arena": 10_000})
-    # The full model once (both calibrate on it) and the arena's probe.
+    # The full model (arena) and one pruned copy (both calibrate on it).
     assert len(calls) == 2
-    assert plan.cost.costs["flash"](plan.sizes) == len(
-        flash.converted_at_masks(plan.graph))
+    probe = flash.distinct_widths(plan.sizes)
+    assert plan.cost.costs["flash"](probe) == len(
+        flash.converted_at_widths(plan.graph, probe))
+    assert len(calls) == 2  # cached
+    masks = [g.gate.mask.numpy() for g in plan.graph.groups]
+    assert all(m.all() for m in masks)  # the user's masks are untouched

@@ -143,24 +143,13 @@ class ArenaModel:
 
     def __init__(self, graph):
         from tfprune import convert
-        from tfprune.flash import converted_at_masks
+        from tfprune.flash import converted_at_widths, distinct_widths
 
         sizes = [group.size for group in graph.groups]
         self.num_groups = len(sizes)
-        masks = [group.gate.mask.numpy() for group in graph.groups]
-        try:
-            for group in graph.groups:
-                group.gate.set_mask(np.ones(group.size))
-            full = converted_at_masks(graph)
-            probe = _probe_widths(sizes)
-            for group, width in zip(graph.groups, probe):
-                mask = np.zeros(group.size)
-                mask[:width] = 1
-                group.gate.set_mask(mask)
-            other = converted_at_masks(graph)
-        finally:
-            for group, mask in zip(graph.groups, masks):
-                group.gate.set_mask(mask)
+        full = converted_at_widths(graph, sizes)
+        probe = distinct_widths(sizes)
+        other = converted_at_widths(graph, probe)
         tensors, ops, inputs, outputs = _parse(full)
         probed = _same_tensors(_parse(full), _parse(other))
         self._channels = [_channel_source(t, probed[i], sizes, probe)
@@ -243,18 +232,6 @@ def _same_tensors(first, second):
         pairs += list(zip(op["inputs"] + op["outputs"],
                           other["inputs"] + other["outputs"]))
     return {a: other_tensors[b] for a, b in pairs if a >= 0 and b >= 0}
-
-
-def _probe_widths(sizes):
-    """A width per group, different from every other group of the same size
-    (so a tensor's channel count tells its group)."""
-    seen = {}
-    widths = []
-    for size in sizes:
-        k = seen.get(size, 0)
-        seen[size] = k + 1
-        widths.append(max(1, size - 1 - k) if size > 1 else 1)
-    return widths
 
 
 def _channel_source(tensor, probed, sizes, probe):

@@ -110,25 +110,53 @@ def converted(model, seed=0):
     return convert.to_tflite(copy, representative=sample)
 
 
-def converted_at_masks(graph):
-    """`converted(shrink(graph.model))` at the gates' current masks, once
-    per graph and masks: the flash and arena models calibrate on the same
-    conversion. (Sizes do not depend on the weights' values.)"""
+def distinct_widths(sizes):
+    """A width per group, different from every other group of the same size
+    (so a tensor's channel count tells its group, and no two layers share
+    identical quantization vectors that the converter would store once)."""
+    seen = {}
+    widths = []
+    for size in sizes:
+        k = seen.get(size, 0)
+        seen[size] = k + 1
+        widths.append(max(1, size - 1 - k) if size > 1 else 1)
+    return widths
+
+
+def converted_at_widths(graph, widths):
+    """`converted(shrink(graph.model))` with each group keeping its first
+    `widths[i]` channels; the gates' masks are left as they were. Cached
+    per graph and widths: the flash and arena models calibrate on the same
+    conversions. (Sizes do not depend on the weights' values.)"""
     from tfprune.surgery import shrink
 
-    key = tuple(group.gate.mask.numpy().astype(bool).tobytes()
-                for group in graph.groups)
     cache = graph.__dict__.setdefault("_converted", {})
-    if key not in cache:
+    key = tuple(int(w) for w in widths)
+    if key in cache:
+        return cache[key]
+    masks = [group.gate.mask.numpy() for group in graph.groups]
+    try:
+        for group, width in zip(graph.groups, key):
+            mask = np.zeros(group.size)
+            mask[:width] = 1
+            group.gate.set_mask(mask)
         cache[key] = converted(shrink(graph.model))
+    finally:
+        for group, mask in zip(graph.groups, masks):
+            group.gate.set_mask(mask)
     return cache[key]
 
 
 def flash_polynomial(graph):
     """`width_polynomial(graph)` plus the measured constant part, so that
-    `poly(widths)` predicts the `.tflite` bytes at any widths."""
+    `poly(widths)` predicts the `.tflite` bytes at any widths.
+
+    The constant is measured on a pruned copy (`distinct_widths`): at full
+    width, layers of equal width share identical quantization vectors that
+    the converter stores once, which pruned models (the ones budgets are
+    about) rarely do."""
     poly = width_polynomial(graph)
-    widths = [g.gate.kept_channels() for g in graph.groups]
-    constant = len(converted_at_masks(graph)) - poly(widths)
+    probe = distinct_widths([group.size for group in graph.groups])
+    constant = len(converted_at_widths(graph, probe)) - poly(probe)
     poly.add({(polynomial.CONSTANT, polynomial.CONSTANT): constant})
     return poly
