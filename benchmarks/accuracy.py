@@ -11,11 +11,14 @@ first epoch to --learning_rate, then cosine decay to 0):
             schedule (warm-up 10%, cubic ramp 60%, hold 30%);
   random    the same schedule, fixed random ranking (the ablation);
   l1        the same schedule, filter L1-norm ranking (Li et al. 2017);
-  slimming  Network Slimming (Liu et al. 2017): an L1 penalty on every
-            BatchNorm gamma (--slimming_l1) all along, one-shot pruning at
-            --oneshot_at by a global |gamma| threshold set to meet the
-            budget (a plain top-k, not weighted by cost, as published),
-            then fine-tuning;
+  slimming  Network Slimming (Liu et al. 2017): sparsity training with an
+            L1 subgradient on every BatchNorm gamma (--slimming_l1, added
+            to gamma's gradient as the authors' code does) until
+            --oneshot_at, then one-shot pruning by a global |gamma|
+            threshold set to meet the budget (a plain top-k, not weighted
+            by cost, as published; --slimming_cost_aware ranks |gamma| per
+            unit of cost like tfprune's solver), then fine-tuning without
+            the penalty;
   dcp       Dynamic Channel Propagation (the paper group's ICPR 2020
             method): Taylor channel utility accumulated with decay, a plain
             global top-k (no cost weighting) at the target from the first
@@ -64,6 +67,9 @@ flags.DEFINE_integer("train_limit", 0,
                      "smoke tests).")
 flags.DEFINE_float("learning_rate", 0.1, "Peak SGD learning rate.")
 flags.DEFINE_float("slimming_l1", 1e-4, "slimming: L1 penalty on gamma.")
+flags.DEFINE_bool("slimming_cost_aware", False,
+                  "slimming: rank |gamma| per unit of cost (tfprune's "
+                  "solver) instead of the published plain threshold.")
 flags.DEFINE_float("oneshot_at", 0.5,
                    "slimming: fraction of training before the pruning.")
 flags.DEFINE_float("warmup", 0.1, "tfprune/random/l1: warm-up fraction.")
@@ -140,7 +146,7 @@ def method_settings():
     if method == "slimming":
         return FLAGS.width, FLAGS.target, {
             "importance": "bn", "warmup": FLAGS.oneshot_at, "ramp": 0.0,
-            "prune_options": {"cost_aware": False}}
+            "prune_options": {"cost_aware": FLAGS.slimming_cost_aware}}
     if method == "dcp":
         return FLAGS.width, FLAGS.target, {
             "importance": "scores", "warmup": 0.0, "ramp": 0.0,
@@ -148,15 +154,31 @@ def method_settings():
     raise ValueError(f"Unknown method {method!r}")
 
 
-def add_gamma_penalty(model, strength):
-    """Network Slimming's sparsity term: L1 on every BatchNorm gamma."""
+def gamma_sparsity(strength, until_epoch):
+    """Network Slimming's sparsity training: after every step until
+    `until_epoch`, `gamma -= learning_rate * strength * sign(gamma)` on
+    every BatchNorm layer (the L1 subgradient the authors add to gamma's
+    gradient); none afterwards (their fine-tuning has no penalty)."""
     import keras
 
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.BatchNormalization) and layer.scale:
-            # In the config too: tfprune.gate re-creates layers from it.
-            layer.gamma_regularizer = keras.regularizers.L1(strength)
-            layer.gamma.regularizer = layer.gamma_regularizer
+    class GammaSparsity(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.active = epoch < until_epoch
+
+        def on_train_batch_end(self, batch, logs=None):
+            if not self.active:
+                return
+            student = getattr(self.model, "student", self.model)
+            optimizer = self.model.optimizer
+            rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+            for layer in student.layers:
+                if isinstance(layer, keras.layers.BatchNormalization) \
+                        and layer.scale:
+                    gamma = layer.gamma
+                    gamma.assign(gamma - rate * strength * keras.ops.sign(
+                        gamma))
+
+    return GammaSparsity()
 
 
 def main(argv):
@@ -178,7 +200,8 @@ def main(argv):
         FLAGS.train_limit)
     model = build(width)
     if FLAGS.method == "slimming":
-        add_gamma_penalty(model, FLAGS.slimming_l1)
+        settings["callbacks"] = [gamma_sparsity(
+            FLAGS.slimming_l1, round(FLAGS.oneshot_at * FLAGS.epochs))]
     settings["shrink_for_hold"] = FLAGS.shrink_for_hold and target > 0 \
         and not (FLAGS.flash_bytes or FLAGS.arena_bytes)
     if FLAGS.teacher:

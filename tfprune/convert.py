@@ -8,6 +8,7 @@ import contextlib
 import os
 import sys
 import tempfile
+import warnings
 
 import keras
 import numpy as np
@@ -107,11 +108,26 @@ def strip_tensor_names(tflite_bytes):
 
 class _LiteRT:
     def __init__(self, tflite_bytes, num_threads):
-        from ai_edge_litert.interpreter import Interpreter
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
         self._interpreter = Interpreter(model_content=tflite_bytes,
                                         num_threads=num_threads)
-        self._interpreter.allocate_tensors()
+        try:
+            self._interpreter.allocate_tensors()
+        except RuntimeError as error:
+            if "XNNPACK" not in str(error):
+                raise
+            warnings.warn(
+                f"LiteRT's XNNPACK delegate cannot prepare this model "
+                f"({error}); running it with LiteRT's builtin kernels. A "
+                "layer whose int8 range collapsed (every output equal, e.g. "
+                "a dead ReLU after pruning) does this: check the model's "
+                "accuracy.", stacklevel=3)
+            self._interpreter = Interpreter(
+                model_content=tflite_bytes, num_threads=num_threads,
+                experimental_op_resolver_type=(
+                    OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES))
+            self._interpreter.allocate_tensors()
         self.input = self._interpreter.get_input_details()[0]
         self.output = self._interpreter.get_output_details()[0]
 

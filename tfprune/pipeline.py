@@ -262,9 +262,14 @@ def train_prune_export(model, train, val, out_dir, target=0.94,
                for k in histories[0]} if histories else {}
     if hold_epoch == epochs:
         small = shrink(net) if pruning else net
+    os.makedirs(out_dir, exist_ok=True)
+    # Saved before the int8 steps, so that a failure there loses nothing.
+    write_atomically(os.path.join(out_dir, "model.keras"), small.save)
     float_accuracy = keras_accuracy(small, val)
     tflite = convert.to_tflite(small, representative=val,
                                num_samples=calibration_samples)
+    write_atomically(os.path.join(out_dir, "model_int8.tflite"),
+                     _write_bytes(tflite))
     int8_accuracy = convert.evaluate_tflite(tflite, val, small)
     tflm_accuracy = None
     if tflm_samples:
@@ -306,10 +311,6 @@ def train_prune_export(model, train, val, out_dir, target=0.94,
                     for k, vals in history.items()},
         "seconds": time.time() - started,
     }
-    os.makedirs(out_dir, exist_ok=True)
-    write_atomically(os.path.join(out_dir, "model.keras"), small.save)
-    write_atomically(os.path.join(out_dir, "model_int8.tflite"),
-                     _write_bytes(tflite))
     write_atomically(
         os.path.join(out_dir, "report.json"),
         _write_bytes(json.dumps(report, indent=2, default=_json).encode()))
