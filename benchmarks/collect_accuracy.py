@@ -12,27 +12,17 @@ Writes into --results_dir:
 """
 
 import collections
-import glob
-import json
 import os
 
 from absl import app, flags
+
+import run_reports
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("results_dir", "benchmarks/results/accuracy",
                     "Folder of <method>_<metric><target>_s<seed>.json files.")
 
 ORDER = ("tfprune", "l1", "random", "slimming", "dcp", "thin", "unpruned")
-
-
-def load(results_dir):
-    runs = []
-    for path in sorted(glob.glob(os.path.join(results_dir, "*.json"))):
-        with open(path) as f:
-            report = json.load(f)
-        report["name"] = os.path.splitext(os.path.basename(path))[0]
-        runs.append(report)
-    return runs
 
 
 def groups(runs):
@@ -204,7 +194,7 @@ def stability(runs):
 
 def main(argv):
     del argv
-    runs = load(FLAGS.results_dir)
+    runs = run_reports.load(FLAGS.results_dir)
     if not runs:
         raise SystemExit(f"No run JSONs in {FLAGS.results_dir}.")
     tfmot_runs = [r for r in runs if r["method"] == "tfmot"]

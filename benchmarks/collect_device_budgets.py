@@ -12,28 +12,17 @@ Every JSON in --results_dir (and its subfolders, one per model) is one run (prun
                      against arena bytes, one colour per model.
 """
 
-import glob
-import json
 import os
 
 from absl import app, flags
+
+import run_reports
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("results_dir", "benchmarks/results/device_budgets",
                     "Folder of accuracy.py JSON files.")
 
 MODEL_NAMES = {"vgg16_cifar": "VGG-16-BN", "resnet20_cifar": "ResNet-20"}
-
-
-def load(results_dir):
-    runs = []
-    for path in sorted(glob.glob(os.path.join(results_dir, "**", "*.json"),
-                                 recursive=True)):
-        with open(path) as f:
-            report = json.load(f)
-        report["name"] = os.path.splitext(os.path.basename(path))[0]
-        runs.append(report)
-    return runs
 
 
 def model_label(run):
@@ -112,7 +101,7 @@ def plot(runs, path):
 
 def main(argv):
     del argv
-    runs = load(FLAGS.results_dir)
+    runs = run_reports.load(FLAGS.results_dir, recursive=True)
     if not runs:
         raise app.UsageError(f"No JSON files in {FLAGS.results_dir}.")
     with open(os.path.join(FLAGS.results_dir, "summary.md"), "w") as f:

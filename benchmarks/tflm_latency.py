@@ -41,10 +41,9 @@ def _seconds(call, runs):
 def main(argv):
     del argv
     import numpy as np
-    from ai_edge_litert.interpreter import Interpreter
-    from tflite_micro.python.tflite_micro import runtime
 
     import tfprune
+    from tfprune import latency
 
     with open(FLAGS.pruned, "rb") as f:
         pruned = f.read()
@@ -58,23 +57,9 @@ def main(argv):
             "unpruned": tfprune.measure(unpruned_model)["macs"]}
     files = {"pruned": pruned, "unpruned": unpruned}
 
-    calls = {}
-    for runtime_name in ("tflm", "litert"):
-        for name, data in files.items():
-            if runtime_name == "tflm":
-                interpreter = runtime.Interpreter.from_bytes(
-                    data, arena_size=4 * 1024 * 1024)
-                x = np.zeros(interpreter.get_input_details(0)["shape"],
-                             np.int8)
-                interpreter.set_input(x, 0)
-                calls[runtime_name, name] = interpreter.invoke
-            else:
-                interpreter = Interpreter(model_content=data, num_threads=1)
-                interpreter.allocate_tensors()
-                detail = interpreter.get_input_details()[0]
-                interpreter.set_tensor(detail["index"], np.zeros(
-                    detail["shape"], detail["dtype"]))
-                calls[runtime_name, name] = interpreter.invoke
+    calls = {(runtime_name, name): latency.ready_invoke(data, runtime_name)
+             for runtime_name in ("tflm", "litert")
+             for name, data in files.items()}
     times = {key: [] for key in calls}
     for _ in range(FLAGS.repeats):
         for (runtime_name, name), call in calls.items():

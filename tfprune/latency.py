@@ -150,11 +150,9 @@ def output_polynomial(graph):
     return poly
 
 
-def time_tflite(tflite_bytes, runtime="tflm", runs=5, repeats=5):
-    """Milliseconds of one int8 inference (batch 1, one thread), in
-    processor time of this process: the fastest of `repeats` timings of
-    `runs` invocations each (other work on the machine only adds time,
-    through shared caches, so the fastest is the least disturbed)."""
+def ready_invoke(tflite_bytes, runtime="tflm"):
+    """An interpreter of `runtime` for `tflite_bytes` (one thread), its
+    input set to zeros: returns its `invoke`, ready to time."""
     if runtime not in RUNTIMES:
         raise ValueError(f"Unknown runtime. Expected one of {RUNTIMES}. "
                          f"Received: runtime={runtime!r}")
@@ -173,12 +171,21 @@ def time_tflite(tflite_bytes, runtime="tflm", runs=5, repeats=5):
         detail = interpreter.get_input_details()[0]
         interpreter.set_tensor(detail["index"], np.zeros(
             detail["shape"], detail["dtype"]))
-    interpreter.invoke()
+    return interpreter.invoke
+
+
+def time_tflite(tflite_bytes, runtime="tflm", runs=5, repeats=5):
+    """Milliseconds of one int8 inference (batch 1, one thread), in
+    processor time of this process: the fastest of `repeats` timings of
+    `runs` invocations each (other work on the machine only adds time,
+    through shared caches, so the fastest is the least disturbed)."""
+    invoke = ready_invoke(tflite_bytes, runtime)
+    invoke()
     times = []
     for _ in range(repeats):
         start = time.process_time()
         for _ in range(runs):
-            interpreter.invoke()
+            invoke()
         times.append((time.process_time() - start) / runs)
     return 1000 * min(times)
 
