@@ -102,3 +102,25 @@ def test_a_flat_table_says_pruning_cannot_help():
         tfprune.prune_now(gated, latency_ms=0.3, latency_table=flat)
     with pytest.raises(tfprune.BudgetError, match="below the table's fixed"):
         tfprune.prune_now(gated, latency_ms=0.1, latency_table=flat)
+
+
+@pytest.mark.parametrize("config, message", [
+    ([1.0, 0.2], r"must be a dict. Received: config=\[1.0, 0.2\]"),
+    ({"ms_per_mmac": 1.0, "ms_per_gop": 2.0},
+     r"Unknown latency table fields \['ms_per_gop'\]"),
+])
+def test_bad_latency_table_configs(config, message):
+    with pytest.raises(ValueError, match=message):
+        tfprune.LatencyTable.from_config(config)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"mixed": -1}, "Received: mixed=-1"),
+    ({"mixed": 2.5}, "Received: mixed=2.5"),
+    ({"ratios": (0.0,), "mixed": 1}, "needs at least 3 profiled copies"),
+    ({"runtime": "gpu"}, "Received: runtime='gpu'"),
+])
+def test_bad_profile_arguments(kwargs, message):
+    model = tfprune.models.resnet_cifar(8, width=0.5)
+    with pytest.raises(ValueError, match=message):
+        tfprune.profile_latency(model, **kwargs)
