@@ -6,7 +6,8 @@
 Times the TFLite Micro Python interpreter (reference kernels, the code a
 Cortex-M runs without CMSIS-NN) on this host, batch 1, for the pruned
 `.tflite` and for the unpruned VGG-16-BN (x --width) converted the same
-way (latency does not depend on the weight values), alternating the two
+way (latency does not depend on the weight values; both without tensor
+names, as `target="mcu"` writes them), alternating the two
 --repeats times, each time --runs invocations; medians are compared with
 the MACs ratio (the ideal speed-up) and LiteRT's ratio. The pruned model's
 MACs come from the JSON beside the `.tflite` (benchmarks/accuracy.py).
@@ -46,7 +47,9 @@ def main(argv):
     from tfprune import latency
 
     with open(FLAGS.pruned, "rb") as f:
-        pruned = f.read()
+        # Files written before `to_tflite(target="mcu")` dropped tensor
+        # names still carry them: strip, so both sides count the same way.
+        pruned = tfprune.convert.strip_tensor_names(f.read())
     with open(os.path.splitext(FLAGS.pruned)[0] + ".json") as f:
         report = json.load(f)
     unpruned_model = tfprune.models.vgg16_cifar(width=FLAGS.width)

@@ -44,6 +44,24 @@ def test_shrink_for_hold_trains_the_small_model_in_the_hold(tmp_path):
     assert json.load(open(tmp_path / "report.json"))["shrink_for_hold"]
 
 
+def test_distillation_loss_is_the_tempered_kl_of_the_softmaxes():
+    rng = np.random.default_rng(0)
+    teacher = 5 * rng.normal(size=(8, 10)).astype("float32")
+    student = rng.normal(size=(8, 10)).astype("float32")
+    t = 4.0
+
+    def softmax(logits):
+        e = np.exp(logits - logits.max(-1, keepdims=True))
+        return e / e.sum(-1, keepdims=True)
+
+    p, q = softmax(teacher / t), softmax(student / t)
+    expected = t ** 2 * np.mean(np.sum(p * np.log(p / q), -1))
+    loss = tfprune.pipeline.distillation_loss(t)
+    assert np.isclose(float(loss.compute_loss(teacher, student)), expected,
+                      rtol=1e-4)
+    assert abs(float(loss.compute_loss(teacher, teacher))) < 1e-4
+
+
 def test_distillation_from_a_teacher(tmp_path):
     train, val = _digits()
     teacher = tfprune.models.small_cnn(name="teacher")
@@ -57,3 +75,5 @@ def test_distillation_from_a_teacher(tmp_path):
                                       "temperature": 4.0, "weight": 0.5}
     assert abs(report["removed"]["params"] - 0.7) <= 0.005
     assert np.isfinite(report["history"]["loss"]).all()
+    # The distillation term is a KL divergence: never negative.
+    assert min(report["history"]["distillation_loss"]) >= 0
