@@ -176,7 +176,7 @@ def test_target_ratio_prunes_the_student_of_a_distiller():
     gated = tfprune.gate(model)
     distiller = keras.distillation.Distiller(
         teacher=teacher, student=gated,
-        distillation_losses=keras.distillation.LogitsDistillation(4.0))
+        distillation_losses=tfprune.distillation_loss(4.0))
     distiller.compile(
         keras.optimizers.SGD(0.01),
         keras.losses.SparseCategoricalCrossentropy(from_logits=True))

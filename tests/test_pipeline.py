@@ -56,7 +56,7 @@ def test_distillation_loss_is_the_tempered_kl_of_the_softmaxes():
 
     p, q = softmax(teacher / t), softmax(student / t)
     expected = t ** 2 * np.mean(np.sum(p * np.log(p / q), -1))
-    loss = tfprune.pipeline.distillation_loss(t)
+    loss = tfprune.distillation_loss(t)
     assert np.isclose(float(loss.compute_loss(teacher, student)), expected,
                       rtol=1e-4)
     assert abs(float(loss.compute_loss(teacher, teacher))) < 1e-4

@@ -18,6 +18,7 @@ from tfprune.cost import measure
 from tfprune.coverage import coverage
 from tfprune.data import EpochShuffle
 from tfprune.deploy import ExportError, export
+from tfprune.distillation import distillation_loss
 from tfprune.devices import Device, get_device, register_device
 from tfprune.gates import ChannelGate
 from tfprune.gating import gate
@@ -32,7 +33,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BudgetError", "ChannelGate", "ChannelwiseRule", "Device",
-    "EpochShuffle", "ExportError", "coverage", "get_device",
+    "EpochShuffle", "ExportError", "coverage", "distillation_loss", "get_device",
     "register_device",
     "GraphError", "LatencyTable", "LayerRule", "profile_latency", "TargetRatio", "evaluate_tflite", "export",
     "gate", "measure", "models", "prune_now", "register_rule", "shrink",

@@ -72,7 +72,8 @@ class TargetRatio(keras.callbacks.Callback):
     The masks and scores live in the model's variables and the schedule is
     a function of the epoch and batch, so `keras.callbacks.BackupAndRestore`
     resumes an interrupted run where it stopped. The callback also works
-    on a `keras.distillation.Distiller` whose student is a gated model.
+    on a `keras.distillation.Distiller` whose student is a gated model
+    (give it `tfprune.distillation_loss(temperature)`).
 
     Args:
         ratio: fraction of `metric` to remove, strictly between 0 and 1

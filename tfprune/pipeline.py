@@ -14,7 +14,7 @@ import time
 import keras
 import numpy as np
 
-from tfprune import convert
+from tfprune import convert, distillation
 from tfprune.callbacks import TargetRatio
 from tfprune.cost import measure
 from tfprune.gating import gate
@@ -84,24 +84,6 @@ def learning_rate_schedule(peak, steps, warmup_steps):
         warmup_steps=warmup_steps)
 
 
-def distillation_loss(temperature):
-    """Hinton's distillation loss on logits: `T**2 * KL(softmax(teacher / T)
-    || softmax(student / T))`, as a `keras.distillation` loss.
-
-    `keras.distillation.LogitsDistillation(temperature)` with its default
-    `loss="kl_divergence"` does not compute this (Keras 3.15): the string
-    resolves to the plain function, and the softmax and `T**2` are only
-    applied for a `keras.losses.KLDivergence` instance, so the default takes
-    the KL of raw logits clipped to [1e-7, 1] (it can be negative and
-    carries almost no gradient). Passing the instance gives the real loss.
-
-    >>> loss = tfprune.pipeline.distillation_loss(4.0)
-    >>> keras.distillation.Distiller(teacher, student, loss)
-    """
-    return keras.distillation.LogitsDistillation(
-        temperature=temperature, loss=keras.losses.KLDivergence())
-
-
 def _compile(student, schedule, weight_decay, distill=None, first_step=0):
     """Compiles `student` for training (SGD + Nesterov, cross-entropy).
 
@@ -117,7 +99,8 @@ def _compile(student, schedule, weight_decay, distill=None, first_step=0):
         teacher, temperature, weight = distill
         trainer = keras.distillation.Distiller(
             teacher=teacher, student=student,
-            distillation_losses=distillation_loss(temperature),
+            distillation_losses=distillation.distillation_loss(
+                temperature),
             student_loss_weight=1.0 - weight)
         # BackupAndRestore needs a built model.
         shape = [1 if d is None else d for d in student.inputs[0].shape]
