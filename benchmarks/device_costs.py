@@ -13,7 +13,7 @@ calibrated the same way, against `tfprune.convert.tflm_arena_bytes` (the
 smallest arena the TFLite Micro interpreter runs the model in).
 
 Latency: `tfprune.profile_latency` fits a table per architecture and
-runtime (copies with 0-80% of the MACs removed at random and copies with
+runtime (copies with 0-95% of the MACs removed at random and copies with
 random per-layer widths), then the
 models pruned above (by their gate scores, to parameter ratios: other
 channels, other layers) are timed and compared with the table.
@@ -93,6 +93,7 @@ def main(argv):
                     else (f"{table.ms_per_mmac:.4f} ms/MMAC + "
                           f"{table.ms_per_kelement:.4f} ms/k-output + "
                           f"{table.ms_per_mparam:.4f} ms/M-param + "
+                          f"{table.ms_per_kchannel:.4f} ms/k-channel + "
                           f"{table.ms_fixed:.3f} ms")
                 latency_rows.append(
                     f"| {name} | {runtime} | {described} | {ratio:.0%} | "

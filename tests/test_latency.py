@@ -1,6 +1,7 @@
 """Latency budgets: a table fitted from timed int8 models, and
 `latency_ms=` in prune_now and TargetRatio."""
 
+import keras
 import numpy as np
 import pytest
 
@@ -22,6 +23,24 @@ def test_profiled_tflm_latency_predicts_other_pruned_models():
     measured = latency.time_tflite(tfprune.to_tflite(
         small, representative=np.zeros((2, 32, 32, 3), "float32")))
     assert abs(table.predict_model(gated) / measured - 1) <= 0.2
+
+
+def test_every_term_of_the_table_is_a_polynomial_of_the_widths():
+    gated = gated_resnet()
+    randomize_scores(gated, seed=2)
+    tfprune.prune_now(gated, 0.6)
+    table = tfprune.LatencyTable(ms_per_mmac=0.5, ms_per_kelement=0.2,
+                                 ms_per_mparam=3.0, ms_per_kchannel=0.7,
+                                 ms_fixed=0.1)
+    small = tfprune.shrink(gated)
+    counts = tfprune.measure(small)
+    layers = [layer for layer in small.layers
+              if isinstance(layer, (keras.layers.Conv2D,
+                                    keras.layers.Dense))]
+    channels = sum(layer.kernel.shape[-1] for layer in layers)
+    outputs = sum(int(np.prod(layer.output.shape[1:])) for layer in layers)
+    assert table.predict_model(gated) == pytest.approx(table.predict(
+        counts["macs"], outputs, counts["params"], channels))
 
 
 def test_a_weights_term_makes_params_count():

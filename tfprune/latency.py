@@ -8,20 +8,26 @@ fastest of several timings, so that other work on the machine counts as
 little as it can) and fits
 
     ms = ms_per_mmac * MACs / 1e6 + ms_per_kelement * outputs / 1e3
-         + ms_per_mparam * params / 1e6 + ms_fixed
+         + ms_per_mparam * params / 1e6 + ms_per_kchannel * channels / 1e3
+         + ms_fixed
 
 where `outputs` counts the elements the convolution and dense layers write
 (each one is requantized, which costs time of its own: thin layers over
-large images are slower per MAC) and `params` the weights read once per
+large images are slower per MAC), `params` the weights read once per
 inference (on a fast CPU a batch-1 inference of a large model waits on
 memory for them: LiteRT's time for VGG-16 follows its parameters more than
-its MACs). All three are polynomials of the kept widths, so a `latency_ms=` budget is solved like any other. The slopes
-are fitted non-negative: where a runtime's time does not fall with the
-widths (fixed costs dominate), the table says so and predicts a constant,
-and a budget below it cannot be met. The copies with random per-layer
-widths matter: uniform pruning alone moves the three counts together, and
-a model pruned mostly in its late, low-resolution layers (as learned
-rankings do) writes more outputs per MAC. A table
+its MACs) and `channels` the output channels of those layers (work per
+channel whatever the image size: the per-channel quantization, the loop
+over channel tiles; it is what makes a heavily pruned model's time fall
+less than its parameters). All four are polynomials of the kept widths,
+so a `latency_ms=` budget is solved like any other. The fit minimizes the
+relative error (a budget is a fraction of the time) and its slopes are
+non-negative: where a runtime's time does not fall with the widths (fixed
+costs dominate), the table says so and predicts a constant, and a budget
+below it cannot be met. The copies with random per-layer widths matter:
+uniform pruning alone moves the counts together, and a model pruned mostly
+in its late, low-resolution layers (as learned rankings do) writes more
+outputs per MAC. A table
 measured on a phone or a board is the same numbers:
 `LatencyTable(ms_per_mmac=2.1, ms_fixed=0.4, runtime="my Cortex-M7")`, or
 `LatencyTable.from_config(json.load(f))` (the recipes' `--latency_table`).
@@ -52,8 +58,10 @@ class LatencyTable:
             convolution and dense layers.
         runtime: where it was measured (free text for your own tables).
         ms_per_mparam: milliseconds per million parameters (weights read).
-        points: the `(macs, outputs, params, ms)` measurements it was
-            fitted to.
+        ms_per_kchannel: milliseconds per thousand output channels of the
+            convolution and dense layers.
+        points: the `(macs, outputs, params, channels, ms)` measurements
+            it was fitted to.
     """
 
     ms_per_mmac: float
@@ -61,10 +69,12 @@ class LatencyTable:
     ms_per_kelement: float = 0.0
     ms_per_mparam: float = 0.0
     runtime: str = ""
+    ms_per_kchannel: float = 0.0
     points: tuple = ()
 
     def __post_init__(self):
-        for name in ("ms_per_mmac", "ms_per_kelement", "ms_per_mparam"):
+        for name in ("ms_per_mmac", "ms_per_kelement", "ms_per_mparam",
+                     "ms_per_kchannel"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(
                     value, (int, float)) or not value >= 0:
@@ -103,15 +113,16 @@ class LatencyTable:
     def flat(self):
         """True when nothing in the table falls with the widths."""
         return self.ms_per_mmac == 0 and self.ms_per_kelement == 0 and \
-            self.ms_per_mparam == 0
+            self.ms_per_mparam == 0 and self.ms_per_kchannel == 0
 
-    def predict(self, macs, outputs=0, params=0):
+    def predict(self, macs, outputs=0, params=0, channels=0):
         """Milliseconds for a model of `macs` multiply-accumulates whose
-        convolution and dense layers write `outputs` elements and which
-        has `params` parameters."""
+        convolution and dense layers write `outputs` elements in `channels`
+        channels and which has `params` parameters."""
         return self.ms_per_mmac * macs / 1e6 + \
             self.ms_per_kelement * outputs / 1e3 + \
-            self.ms_per_mparam * params / 1e6 + self.ms_fixed
+            self.ms_per_mparam * params / 1e6 + \
+            self.ms_per_kchannel * channels / 1e3 + self.ms_fixed
 
     def polynomial(self, graph):
         """The predicted milliseconds as a polynomial of `graph`'s widths."""
@@ -123,6 +134,8 @@ class LatencyTable:
         poly.add(output_polynomial(graph).terms, self.ms_per_kelement / 1e3)
         poly.add(cost.cost_polynomial(graph, "params").terms,
                  self.ms_per_mparam / 1e6)
+        poly.add(output_polynomial(graph, per_position=False).terms,
+                 self.ms_per_kchannel / 1e3)
         poly.add({(polynomial.CONSTANT, polynomial.CONSTANT): self.ms_fixed})
         return poly
 
@@ -135,16 +148,18 @@ class LatencyTable:
         return self.polynomial(graph)(cost.group_widths(graph))
 
 
-def output_polynomial(graph):
+def output_polynomial(graph, per_position=True):
     """Elements written by the convolution and dense layers (batch 1), as a
-    polynomial of `graph`'s widths."""
+    polynomial of `graph`'s widths; with `per_position=False`, their
+    output channels."""
     from tfprune import polynomial, rules
 
     poly = polynomial.Polynomial(len(graph.groups))
     for call in graph.calls:
         if call.kind == rules.PRODUCER or type(
                 call.layer).__name__.startswith("DepthwiseConv"):
-            positions = int(np.prod(call.outputs[0].shape[1:-1]))
+            positions = int(np.prod(call.outputs[0].shape[1:-1])) \
+                if per_position else 1
             poly.add(polynomial.as_terms(polynomial.scale(
                 polynomial.linear(graph.output_width(call)), positions)))
     return poly
@@ -190,8 +205,9 @@ def time_tflite(tflite_bytes, runtime="tflm", runs=5, repeats=5):
     return 1000 * min(times)
 
 
-def profile_latency(model, runtime="tflm", ratios=(0.0, 0.2, 0.4, 0.6, 0.8),
-                    mixed=5, runs=None, seed=0):
+def profile_latency(model, runtime="tflm",
+                    ratios=(0.0, 0.2, 0.4, 0.6, 0.8, 0.9, 0.95), mixed=5,
+                    runs=None, seed=0):
     """Measures `model`'s int8 latency at several widths; fits a table.
 
     Args:
@@ -253,18 +269,23 @@ def profile_latency(model, runtime="tflm", ratios=(0.0, 0.2, 0.4, 0.6, 0.8),
         small = surgery.shrink(gated)
         ms = time_tflite(convert.to_tflite(small, representative=sample),
                          runtime, runs)
-        outputs = output_polynomial(graph)(cost.group_widths(graph))
+        widths = cost.group_widths(graph)
+        outputs = output_polynomial(graph)(widths)
+        channels = output_polynomial(graph, per_position=False)(widths)
         counts = cost.measure(small)
-        points.append((counts["macs"], outputs, counts["params"], ms))
-    macs, outputs, params, ms = np.array(points, dtype=float).T
+        points.append((counts["macs"], outputs, counts["params"], channels,
+                       ms))
+    macs, outputs, params, channels, ms = np.array(points, dtype=float).T
     features = np.stack([macs / 1e6, outputs / 1e3, params / 1e6,
-                         np.ones_like(ms)], 1)
-    coef = fit_non_negative_slopes(features, ms)
+                         channels / 1e3, np.ones_like(ms)], 1)
+    # Relative error: each row divided by its time.
+    coef = fit_non_negative_slopes(features / ms[:, None], np.ones_like(ms))
     table = LatencyTable(
         ms_per_mmac=float(coef[0]), ms_per_kelement=float(coef[1]),
-        ms_per_mparam=float(coef[2]), ms_fixed=float(coef[3]),
-        runtime=runtime, points=tuple(
-            (int(m), int(o), int(p), float(t)) for m, o, p, t in points))
+        ms_per_mparam=float(coef[2]), ms_per_kchannel=float(coef[3]),
+        ms_fixed=float(coef[4]), runtime=runtime, points=tuple(
+            (int(m), int(o), int(p), int(c), float(t))
+            for m, o, p, c, t in points))
     if table.flat:
         warnings.warn(
             f"On {runtime} this model's latency does not fall with its "
