@@ -42,7 +42,8 @@ flags.DEFINE_integer("train_limit", 0, "Use only this many training examples "
 flags.DEFINE_float("learning_rate", 0.1, "Peak SGD learning rate.")
 flags.DEFINE_float("warmup", 0.1, "Fraction of training before pruning.")
 flags.DEFINE_float("ramp", 0.6, "Fraction of training the sparsity ramps.")
-flags.DEFINE_integer("latency_runs", 200, "LiteRT invocations timed.")
+flags.DEFINE_integer("latency_runs", 200, "LiteRT invocations per timing "
+                     "(the fastest of 5 timings counts).")
 flags.DEFINE_string("results_dir", "benchmarks/results/accuracy",
                     "Where the JSON and .tflite go.")
 FLAGS = flags.FLAGS
@@ -67,30 +68,13 @@ def vgg16_tf_keras(keras, width):
     return keras.Model(inputs, keras.layers.Dense(10)(x))
 
 
-def latency_ms(tflite_bytes, runs):
-    """Median LiteRT time of one int8 inference, one thread."""
-    import numpy as np
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_content=tflite_bytes, num_threads=1)
-    interpreter.allocate_tensors()
-    detail = interpreter.get_input_details()[0]
-    interpreter.set_tensor(detail["index"], np.zeros(
-        detail["shape"], detail["dtype"]))
-    for _ in range(10):
-        interpreter.invoke()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        interpreter.invoke()
-        times.append(time.perf_counter() - start)
-    return 1000 * float(np.median(times))
-
-
 def file_numbers(tflite_bytes):
+    from tfprune import latency  # the same timing as tfprune's tables
+
     return {"tflite_bytes": len(tflite_bytes),
             "gzip_bytes": len(gzip.compress(tflite_bytes, 9)),
-            "latency_ms_litert": latency_ms(tflite_bytes, FLAGS.latency_runs)}
+            "latency_ms_litert": latency.time_tflite(
+                tflite_bytes, "litert", runs=FLAGS.latency_runs)}
 
 
 def main(argv):
