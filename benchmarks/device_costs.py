@@ -85,8 +85,14 @@ def main(argv):
             errors.append(abs(error))
             arena_errors.append(abs(arena_error))
             for runtime, table in tables.items():
-                ms = latency.time_tflite(
-                    tflite, runtime, runs=5 if runtime == "tflm" else 200)
+                try:
+                    ms = latency.time_tflite(
+                        tflite, runtime, runs=5 if runtime == "tflm" else 200)
+                except RuntimeError as error:  # XNNPACK refused a layer
+                    latency_rows.append(
+                        f"| {name} | {runtime} | not timed: {error} | "
+                        f"{ratio:.0%} | | | |")
+                    continue
                 predicted_ms = table.predict_model(gated)
                 latency_errors.append(abs(predicted_ms / ms - 1))
                 described = f"flat: {table.ms_fixed:.3f} ms" if table.flat \
@@ -94,7 +100,8 @@ def main(argv):
                           f"{table.ms_per_kelement:.4f} ms/k-output + "
                           f"{table.ms_per_mparam:.4f} ms/M-param + "
                           f"{table.ms_per_kchannel:.4f} ms/k-channel + "
-                          f"{table.ms_fixed:.3f} ms")
+                          f"{table.ms_fixed:.3f} ms; "
+                          f"{len(table.points)} copies")
                 latency_rows.append(
                     f"| {name} | {runtime} | {described} | {ratio:.0%} | "
                     f"{predicted_ms:.3f} | {ms:.3f} | "

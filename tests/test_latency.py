@@ -25,6 +25,27 @@ def test_profiled_tflm_latency_predicts_other_pruned_models():
     assert abs(table.predict_model(gated) / measured - 1) <= 0.2
 
 
+def test_copies_litert_cannot_prepare_are_left_out_of_the_fit(monkeypatch):
+    timed = latency.time_tflite
+    calls = []
+
+    def refuse_the_second(tflite_bytes, runtime, runs):
+        calls.append(runtime)
+        if len(calls) == 2:
+            raise RuntimeError(
+                "failed to create XNNPACK runtimeNode number 34 "
+                "(TfLiteXNNPackDelegate) failed to prepare.")
+        return timed(tflite_bytes, runtime, runs)
+
+    monkeypatch.setattr(latency, "time_tflite", refuse_the_second)
+    model = tfprune.models.resnet_cifar(8, width=0.5)
+    with pytest.warns(UserWarning, match="could not prepare 1 of the 5"):
+        table = tfprune.profile_latency(model, runtime="litert",
+                                        ratios=(0.0, 0.3, 0.6), mixed=2,
+                                        runs=5)
+    assert len(table.points) == 4
+
+
 def test_every_term_of_the_table_is_a_polynomial_of_the_widths():
     gated = gated_resnet()
     randomize_scores(gated, seed=2)
