@@ -18,8 +18,8 @@ from tfprune.cost import measure
 from tfprune.coverage import coverage
 from tfprune.data import EpochShuffle
 from tfprune.deploy import ExportError, export
-from tfprune.distillation import distillation_loss
 from tfprune.devices import Device, get_device, register_device
+from tfprune.distillation import distillation_loss
 from tfprune.gates import ChannelGate
 from tfprune.gating import gate
 from tfprune.graph import GraphError
@@ -33,9 +33,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BudgetError", "ChannelGate", "ChannelwiseRule", "Device",
-    "EpochShuffle", "ExportError", "coverage", "distillation_loss", "get_device",
-    "register_device",
-    "GraphError", "LatencyTable", "LayerRule", "profile_latency", "TargetRatio", "evaluate_tflite", "export",
-    "gate", "measure", "models", "prune_now", "register_rule", "shrink",
-    "to_tflite",
+    "EpochShuffle", "ExportError", "GraphError", "LatencyTable",
+    "LayerRule", "TargetRatio", "coverage", "distillation_loss",
+    "evaluate_tflite", "export", "gate", "get_device", "measure", "models",
+    "profile_latency", "prune_now", "register_device", "register_rule",
+    "shrink", "to_tflite",
 ]
