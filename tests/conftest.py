@@ -83,3 +83,18 @@ def fit_with(gated, callback, examples=64):
     y = np.random.default_rng(1).integers(0, 10, examples)
     return gated.fit(x, y, epochs=2, batch_size=16, verbose=0,
                      callbacks=[callback]).history
+
+
+def collapsed_model():
+    """A model whose 1-channel ReLU outputs only zeros (a dead bottleneck
+    after extreme pruning), and 8 inputs for it: its int8 range collapses
+    and LiteRT's XNNPACK delegate refuses the file."""
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inputs)
+    dead = keras.layers.Conv2D(1, 3, padding="same", activation="relu")
+    x = keras.layers.Conv2D(4, 3, padding="same")(dead(x))
+    model = keras.Model(inputs, keras.layers.Dense(3)(
+        keras.layers.GlobalAveragePooling2D()(x)))
+    dead.set_weights([dead.get_weights()[0], np.array([-5.0], "float32")])
+    x = np.random.default_rng(0).uniform(0, 1, (8, 8, 8, 1)).astype("float32")
+    return model, x

@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 import tfprune
-from conftest import train_digits
+from conftest import collapsed_model, train_digits
 from tfprune.convert import run_tflite
 
 
@@ -152,18 +152,7 @@ def test_mcu_files_drop_intermediate_tensor_names(digits_model):
 
 
 def test_a_collapsed_layer_still_runs_in_litert_with_a_warning():
-    # A ReLU that outputs only zeros (a dead bottleneck after extreme
-    # pruning) gets a degenerate int8 range that XNNPACK refuses.
-    import keras
-
-    inputs = keras.Input((8, 8, 1))
-    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inputs)
-    dead = keras.layers.Conv2D(1, 3, padding="same", activation="relu")
-    x = keras.layers.Conv2D(4, 3, padding="same")(dead(x))
-    model = keras.Model(inputs, keras.layers.Dense(3)(
-        keras.layers.GlobalAveragePooling2D()(x)))
-    dead.set_weights([dead.get_weights()[0], np.array([-5.0], "float32")])
-    x = np.random.default_rng(0).uniform(0, 1, (8, 8, 8, 1)).astype("float32")
+    model, x = collapsed_model()
     tflite = tfprune.to_tflite(model, representative=x)
     with pytest.warns(UserWarning, match="XNNPACK delegate cannot prepare"):
         logits = run_tflite(tflite, x[:2])

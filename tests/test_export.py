@@ -11,7 +11,7 @@ import pytest
 from keras import layers
 
 import tfprune
-from conftest import REPO, train_digits
+from conftest import REPO, collapsed_model, train_digits
 from tfprune import deploy as export_lib
 
 
@@ -92,9 +92,19 @@ def test_mobile_export_without_tflite_support(trained, tmp_path):
                                 labels=[f"digit {d}" for d in range(10)])
     assert sorted(os.listdir(tmp_path / "app")) == [
         "deploy_report.json", "labels.txt", "model.tflite"]
-    assert report["metadata"] is False
+    assert report["metadata"] is False and report["xnnpack"] is True
     assert (tmp_path / "app" / "labels.txt").read_text().splitlines()[3] == \
         "digit 3"
+
+
+def test_mobile_export_warns_when_xnnpack_refuses_the_model(tmp_path):
+    model, x = collapsed_model()
+    with pytest.warns(UserWarning, match="setUseXNNPACK"):
+        report = tfprune.export(model, str(tmp_path / "app"),
+                                target="mobile", representative=x)
+    assert report["xnnpack"] is False
+    assert json.load(open(tmp_path / "app" / "deploy_report.json"))[
+        "xnnpack"] is False
 
 
 def test_failed_export_leaves_nothing(trained, tmp_path, monkeypatch):

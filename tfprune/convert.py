@@ -106,6 +106,24 @@ def strip_tensor_names(tflite_bytes):
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
+def xnnpack_refusal(tflite_bytes):
+    """Why LiteRT's XNNPACK delegate (its default CPU backend, on Android
+    too) cannot prepare `tflite_bytes`, or None when it can.
+
+    >>> if tfprune.convert.xnnpack_refusal(tflite_bytes):
+    ...     print("disable XNNPACK in the app, or fix the model")
+    """
+    from ai_edge_litert.interpreter import Interpreter
+
+    try:
+        Interpreter(model_content=tflite_bytes).allocate_tensors()
+    except RuntimeError as error:
+        if "xnnpack" not in str(error).lower():
+            raise
+        return str(error)
+    return None
+
+
 class _LiteRT:
     def __init__(self, tflite_bytes, num_threads):
         from ai_edge_litert.interpreter import Interpreter, OpResolverType

@@ -175,7 +175,9 @@ def export(model, out_dir, target="mcu", representative=None, labels=None,
             fails, saying by how much.
 
     Returns:
-        The deploy report (also written to `deploy_report.json`).
+        The deploy report (also written to `deploy_report.json`). For
+        `"mobile"`, `report["xnnpack"]` says whether LiteRT's default
+        XNNPACK delegate prepares the file (a warning says why when not).
 
     Raises:
         ExportError: the model needs operators the target lacks, or does
@@ -243,6 +245,19 @@ def export(model, out_dir, target="mcu", representative=None, labels=None,
         else:
             tflite, has_metadata = _with_metadata(tflite, labels, staging)
             report["metadata"] = has_metadata
+            refusal = convert.xnnpack_refusal(tflite)
+            report["xnnpack"] = refusal is None
+            if refusal:
+                warnings.warn(
+                    "tfprune.export: LiteRT's XNNPACK delegate, its default "
+                    f"CPU backend on Android too, cannot prepare this model "
+                    f"({refusal}). A layer whose int8 range collapsed (every "
+                    "output equal, e.g. a channel whose ReLU died after "
+                    "pruning) does this; that layer carries no information. "
+                    "Check the accuracy and retrain or prune less, or turn "
+                    "XNNPACK off in the app (Interpreter API: "
+                    "Interpreter.Options().setUseXNNPACK(false)).",
+                    stacklevel=2)
             if not has_metadata:
                 warnings.warn(
                     "tfprune.export: tflite-support is not importable (it "
