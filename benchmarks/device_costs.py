@@ -88,7 +88,9 @@ def main(argv):
                 try:
                     ms = latency.time_tflite(
                         tflite, runtime, runs=5 if runtime == "tflm" else 200)
-                except RuntimeError as error:  # XNNPACK refused a layer
+                except RuntimeError as error:
+                    if not convert.is_xnnpack_refusal(error):
+                        raise
                     latency_rows.append(
                         f"| {name} | {runtime} | not timed: {error} | "
                         f"{ratio:.0%} | | | |")

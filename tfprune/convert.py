@@ -106,6 +106,12 @@ def strip_tensor_names(tflite_bytes):
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
+def is_xnnpack_refusal(error):
+    """Whether `error`, raised while LiteRT prepared a model, is its XNNPACK
+    delegate refusing the model (e.g. a layer whose int8 range collapsed)."""
+    return isinstance(error, RuntimeError) and "XNNPACK" in str(error)
+
+
 def xnnpack_refusal(tflite_bytes):
     """Why LiteRT's XNNPACK delegate (its default CPU backend, on Android
     too) cannot prepare `tflite_bytes`, or None when it can.
@@ -118,7 +124,7 @@ def xnnpack_refusal(tflite_bytes):
     try:
         Interpreter(model_content=tflite_bytes).allocate_tensors()
     except RuntimeError as error:
-        if "xnnpack" not in str(error).lower():
+        if not is_xnnpack_refusal(error):
             raise
         return str(error)
     return None
@@ -133,7 +139,7 @@ class _LiteRT:
         try:
             self._interpreter.allocate_tensors()
         except RuntimeError as error:
-            if "XNNPACK" not in str(error):
+            if not is_xnnpack_refusal(error):
                 raise
             warnings.warn(
                 f"LiteRT's XNNPACK delegate cannot prepare this model "

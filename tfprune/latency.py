@@ -255,6 +255,8 @@ def profile_latency(model, runtime="tflm",
             mask[rng.choice(size, kept, replace=False)] = 1
             group.gate.set_mask(mask)
 
+    output_poly = output_polynomial(graph)
+    channel_poly = output_polynomial(graph, per_position=False)
     points, skipped = [], 0
     for step in [("ratio", r) for r in ratios] + [("mixed", None)] * mixed:
         kind, ratio = step
@@ -273,13 +275,12 @@ def profile_latency(model, runtime="tflm",
         except RuntimeError as error:
             # XNNPACK refuses a layer whose int8 range collapsed on the
             # random sample (a thin random copy can have one): not timed.
-            if runtime != "litert" or "xnnpack" not in str(error).lower():
+            if not convert.is_xnnpack_refusal(error):
                 raise
             skipped += 1
             continue
         widths = cost.group_widths(graph)
-        outputs = output_polynomial(graph)(widths)
-        channels = output_polynomial(graph, per_position=False)(widths)
+        outputs, channels = output_poly(widths), channel_poly(widths)
         counts = cost.measure(small)
         points.append((counts["macs"], outputs, counts["params"], channels,
                        ms))
