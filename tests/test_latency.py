@@ -115,6 +115,8 @@ def test_bad_latency_budgets(kwargs, error, message):
      "Received: ms_per_kelement=-0.1"),
     ({"ms_per_mmac": 1.0, "ms_per_mparam": float("nan")},
      "Received: ms_per_mparam=nan"),
+    ({"ms_per_mmac": 1.0, "ms_per_kchannel": -2.0},
+     "Received: ms_per_kchannel=-2.0"),
     ({"ms_per_mmac": 1.0, "ms_fixed": "0.1"}, "Received: ms_fixed='0.1'"),
 ])
 def test_a_table_needs_non_negative_slopes(kwargs, message):

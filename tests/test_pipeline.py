@@ -5,6 +5,7 @@ import os
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 import tfprune
@@ -60,6 +61,13 @@ def test_distillation_loss_is_the_tempered_kl_of_the_softmaxes():
     assert np.isclose(float(loss.compute_loss(teacher, student)), expected,
                       rtol=1e-4)
     assert abs(float(loss.compute_loss(teacher, teacher))) < 1e-4
+
+
+@pytest.mark.parametrize("temperature", [0, -1.0, "4", True])
+def test_bad_distillation_temperatures(temperature):
+    with pytest.raises(ValueError,
+                       match=f"Received: temperature={temperature!r}"):
+        tfprune.distillation_loss(temperature)
 
 
 def test_distillation_from_a_teacher(tmp_path):

@@ -21,5 +21,10 @@ def distillation_loss(temperature):
     ...     from_logits=True))
     >>> distiller.fit(train, callbacks=[tfprune.TargetRatio(0.9)])
     """
+    if isinstance(temperature, bool) or not isinstance(
+            temperature, (int, float)) or not temperature > 0:
+        raise ValueError("`temperature` must be a number > 0 (softens both "
+                         "softmaxes; 4 is usual). Received: "
+                         f"temperature={temperature!r}")
     return keras.distillation.LogitsDistillation(
         temperature=temperature, loss=keras.losses.KLDivergence())
