@@ -87,3 +87,29 @@ def test_tfmot_baseline_writes_its_json_and_the_comparison(tmp_path):
         tmp_path / "results" / "tfmot_params0.94_s0.tflite")
     assert 0 < report["gzip_bytes"] < report["tflite_bytes"]
     assert 0 <= report["val_accuracy_int8_litert"] <= 1
+
+
+def test_device_budget_runs_meet_their_budgets_and_are_collected(tmp_path):
+    write_image_folder(str(tmp_path / "cifar"), 64)
+    out = tmp_path / "results"
+    common = ["--width=0.0625", "--epochs=2", "--batch_size=16",
+              "--val_size=16", "--tflm_samples=0",
+              f"--data_dir={tmp_path / 'cifar'}", f"--results_dir={out}"]
+    _run("accuracy.py", "--flash_bytes=24000", "--arena_bytes=14000",
+         *common, cwd=tmp_path)
+    run = json.load(open(out / "tfprune_flash24000_arena14000_s0.json"))
+    assert run["tflite_bytes"] == os.path.getsize(
+        out / "tfprune_flash24000_arena14000_s0.tflite")
+    assert run["tflite_bytes"] <= 24000
+    assert run["tflm_arena_bytes"] <= 14000
+    _run("accuracy.py", "--metric=params",
+         f"--target={round(run['removed']['params'], 4)}", *common,
+         cwd=tmp_path)
+    table = _run("collect_device_budgets.py", f"--results_dir={out}",
+                 cwd=tmp_path)
+    rows = [line.split("|") for line in table.splitlines()
+            if line.startswith("| VGG")]
+    assert len(rows) == 2
+    meets = {row[2].strip(): row[6].strip() for row in rows}
+    assert meets["flash <= 24,000 B, arena <= 14,000 B"] == "yes"
+    assert os.path.getsize(out / "accuracy_vs_bytes.png") > 0
