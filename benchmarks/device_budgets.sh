@@ -5,8 +5,9 @@
 # fraction of parameters; then the table and the accuracy-vs-bytes plot.
 #   bash benchmarks/device_budgets.sh [EPOCHS] [SEED] [MODELS]
 # Budgets (bytes, space-separated) come from FLASH and ARENA, by default
-# FLASH=65536 ARENA=24576; e.g. more points for the plot:
-#   FLASH="131072 262144" ARENA="16384 32768" \
+# FLASH=65536 ARENA=24576; RATIO_RUNS=0 leaves out the parameter-ratio
+# runs. E.g. more points for the plot:
+#   FLASH="32768 131072" ARENA=32768 RATIO_RUNS=0 \
 #     bash benchmarks/device_budgets.sh 10 0 vgg16
 # Runs whose JSON exists are skipped, so the script resumes.
 set -euo pipefail
@@ -16,6 +17,7 @@ SEED=${2:-0}
 MODELS=${3:-"vgg16 resnet20"}
 FLASH=${FLASH:-65536}
 ARENA=${ARENA:-24576}
+RATIO_RUNS=${RATIO_RUNS:-1}
 OUT=benchmarks/results/device_budgets_e${EPOCHS}
 mkdir -p "$OUT"
 run() {  # model, then accuracy.py flags
@@ -33,6 +35,7 @@ run() {  # model, then accuracy.py flags
 for model in $MODELS; do
   for bytes in $FLASH; do
     run "$model" --flash_bytes="$bytes"
+    [ "$RATIO_RUNS" = 0 ] && continue
     removed=$(python -c "import json,sys; print(round(json.load(open(sys.argv[1]))['removed']['params'], 4))" \
       "$OUT/$model/tfprune_flash${bytes}_s${SEED}.json")
     run "$model" --metric=params --target="$removed"
