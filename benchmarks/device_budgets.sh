@@ -5,8 +5,8 @@
 # fraction of parameters; then the table and the accuracy-vs-bytes plot.
 #   bash benchmarks/device_budgets.sh [EPOCHS] [SEED] [MODELS]
 # Budgets (bytes, space-separated) come from FLASH and ARENA, by default
-# FLASH=65536 ARENA=24576; RATIO_RUNS=0 leaves out the parameter-ratio
-# runs. E.g. more points for the plot:
+# FLASH=65536 ARENA=24576 (set empty for none); RATIO_RUNS=0 leaves out the
+# parameter-ratio runs. E.g. more points for the plot:
 #   FLASH="32768 131072" ARENA=32768 RATIO_RUNS=0 \
 #     bash benchmarks/device_budgets.sh 10 0 vgg16
 # Runs whose JSON exists are skipped, so the script resumes.
@@ -15,8 +15,8 @@ cd "$(dirname "$0")/.."
 EPOCHS=${1:-30}
 SEED=${2:-0}
 MODELS=${3:-"vgg16 resnet20"}
-FLASH=${FLASH:-65536}
-ARENA=${ARENA:-24576}
+FLASH=${FLASH-65536}
+ARENA=${ARENA-24576}
 RATIO_RUNS=${RATIO_RUNS:-1}
 OUT=benchmarks/results/device_budgets_e${EPOCHS}
 mkdir -p "$OUT"

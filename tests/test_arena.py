@@ -8,7 +8,7 @@ from keras import layers
 
 import tfprune
 from conftest import fit_with, gated_resnet, randomize_scores
-from tfprune import arena, budgets
+from tfprune import arena, budgets, pruning
 from tfprune.graph import ChannelGraph
 
 
@@ -85,3 +85,25 @@ def test_an_impossible_budget_stops_fit_before_the_first_step():
     # No step was taken: the user's weights are as they were.
     for before, after in zip(weights, gated.get_weights()):
         np.testing.assert_array_equal(before, after)
+
+
+def test_every_ramp_step_solves_where_narrowing_one_group_saves_nothing():
+    # ResNet-20 to a 24 KiB arena: its stage-1 blocks tie at the peak, so
+    # narrowing one block alone saves nothing, and narrowing the residual
+    # group by one channel makes the greedy planner need *more* memory.
+    # The solver stalled there (issue #11's ResNet-20 run); the arena's
+    # decrease now falls back to a soft peak over the steps.
+    gated = tfprune.gate(tfprune.models.resnet_cifar(20))
+    plan = pruning.BudgetPlan(
+        gated, importance="l1", limits=pruning.limits_for(
+            gated, arena_bytes=24_576))
+    widths = [16, 16, 15, 16, 32, 32, 32, 32, 64, 64, 64, 64]
+    model = plan.cost.costs["arena"]
+    assert model(widths) <= model([16, 16, 16, 16] + widths[4:])  # the tie
+    # Every stage-1 group (the peak's) now shows a way down.
+    assert (model.decrease(widths, np.ones(len(widths)))[:4] > 0).all()
+    final = plan.fitting_ratio()
+    for ratio in np.linspace(0.05, final, 8):
+        assert plan.apply(ratio, exact=False) >= ratio - 1e-9
+    budgets.fit(plan)
+    assert budgets.device_sizes(gated)["arena"] <= 24_576

@@ -80,3 +80,15 @@ def test_equal_scores_do_not_empty_a_layer():
     masks = solver.solve([np.full(n, 0.5) for n in sizes], poly,
                          budget=0.1 * poly(sizes))
     assert min(m.sum() for m in masks) > 1
+
+
+def test_a_stalled_search_names_the_widths_where_it_stopped():
+    class Stuck:  # a cost no single group's channels lower
+        def __call__(self, widths):
+            return 10.0 if min(widths) > 1 else 0.0
+
+        def decrease(self, widths, steps):
+            return np.zeros(len(widths))
+
+    with pytest.raises(solver.BudgetError, match=r"at widths \[4, 4\]"):
+        solver.solve([np.ones(4), np.ones(4)], Stuck(), budget=1.0)

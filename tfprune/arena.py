@@ -179,7 +179,8 @@ class ArenaModel:
             shape[-1] = multiplier * widths[group]
         return shape
 
-    def _head(self, widths):
+    def _buffers(self, widths):
+        """`(bytes, first step, last step)` of every arena buffer."""
         buffers = []
         for index, first, last in self._planned:
             elements = int(np.prod(self._shape(index, widths)))
@@ -191,7 +192,23 @@ class ArenaModel:
             for step, op in self._scratch_ops:
                 buffers += [(_aligned(b), step, step)
                             for b in _scratch(shaped, op)]
-        return plan_head(buffers)
+        return buffers
+
+    def _head(self, widths):
+        return plan_head(self._buffers(widths))
+
+    def _soft_peak(self, widths):
+        """A smooth stand-in for the head: the log-sum-exp over the steps of
+        the bytes alive at each step, with a temperature of 2% of the
+        largest; steps near the peak count, tied steps equally."""
+        buffers = self._buffers(widths)
+        live = np.zeros(1 + max(last for _, _, last in buffers))
+        for size, first, last in buffers:
+            live[first:last + 1] += size
+        peak = live.max()
+        temperature = max(0.02 * peak, 1.0)
+        return peak + temperature * np.log(
+            np.exp((live - peak) / temperature).sum())
 
     def _per_channel_bytes(self, widths):
         return sum(2 * _aligned(4 * self._shape(t, widths)[-1])
@@ -204,8 +221,17 @@ class ArenaModel:
 
     def decrease(self, widths, steps):
         """Bytes saved, per group, by removing `steps[g]` channels of group
-        g alone (the others keep `widths`)."""
+        g alone (the others keep `widths`).
+
+        The planner's head is not monotone in the widths: when several steps
+        tie at the peak, narrowing one group alone saves nothing, and a
+        narrower tensor can change the planner's placement order and cost
+        more. For such a group the saving on `_soft_peak` is returned
+        instead, so that the solver still sees which channels lead towards
+        a smaller arena (it measures the real cost after every move).
+        """
         base = self(widths)
+        soft_base = None
         saved = np.zeros(self.num_groups)
         for g in range(self.num_groups):
             if steps[g] <= 0:
@@ -213,6 +239,11 @@ class ArenaModel:
             trial = np.array(widths, dtype=float)
             trial[g] -= steps[g]
             saved[g] = base - self(trial)
+            if saved[g] <= 0:
+                if soft_base is None:
+                    soft_base = self._soft_peak(widths)
+                rounded = [int(round(w)) for w in trial]
+                saved[g] = max(soft_base - self._soft_peak(rounded), 0.0)
         return saved
 
 

@@ -68,12 +68,20 @@ def solve(importance, cost, budget, round_to=1, min_channels=1,
     removed, current = search.remove(search.nothing_removed())
     if removed is None:
         full = cost(search.sizes)
+        widths = search.stalled_widths
+        if np.array_equal(widths, search.floors):
+            raise BudgetError(
+                f"Cannot bring the cost down to {budget:.6g}: with "
+                f"min_channels={min_channels} and round_to={round_to} in "
+                f"every group the cost stays at {current:.6g} (of "
+                f"{full:.6g}, so at most {1 - current / full:.2%} can be "
+                "removed).")
         raise BudgetError(
-            f"Cannot bring the cost down to {budget:.6g}: with "
-            f"min_channels={min_channels} and round_to={round_to} in "
-            f"every group the cost stays at {current:.6g} (of {full:.6g},"
-            f" so at most {1 - current / full:.2%} can be removed)."
-        )
+            f"Cannot bring the cost down to {budget:.6g}: at widths "
+            f"{widths.tolist()} (cost {current:.6g}) removing no single "
+            "group's next channels lowers the cost (a cost that is not "
+            "monotone in the widths). Try another `round_to` or a slightly "
+            "different budget.")
     if exact:
         removed = search.refine(removed, current)
     return search.masks(removed)
@@ -92,8 +100,9 @@ class _Search:
                       for v in importance]
         self.cost, self.budget = cost, budget
         self.sizes = np.array([v.size for v in importance], dtype=int)
-        floors = np.minimum(
+        self.floors = floors = np.minimum(
             self.sizes, -(-max(min_channels, round_to) // round_to) * round_to)
+        self.stalled_widths = None
         self.orders = [np.argsort(v, kind="stable") for v in importance]
         self.units = [_units(o, v, n, f, round_to) for o, v, n, f in
                       zip(self.orders, importance, self.sizes, floors)]
@@ -148,6 +157,7 @@ class _Search:
         while current > self.budget:
             candidates = self._candidates(removed, exclude)
             if not candidates:
+                self.stalled_widths = self.widths(removed)
                 return None, current
             # Take up to half the excess at once, then re-measure.
             excess, taken = current - self.budget, 0.0
