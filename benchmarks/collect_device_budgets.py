@@ -7,7 +7,8 @@ Every JSON in --results_dir (and its subfolders, one per model) is one run (prun
 `--arena_bytes` or a parameter ratio). Writes into --results_dir:
   summary.md         one row per run: the budget, the exported int8 model's
                      bytes and TFLite Micro arena (measured), whether it
-                     meets the budget, accuracy (float / int8);
+                     meets the budget, accuracy (float, int8 in LiteRT
+                     and in the TFLite Micro interpreter);
   accuracy_vs_bytes.png  validation top-1 (int8) against flash bytes and
                      against arena bytes, one colour per model.
 """
@@ -46,18 +47,36 @@ def meets(run):
     return "" if not checks else ("yes" if all(checks) else "**no**")
 
 
+def tflm(run):
+    """int8 accuracy in the TFLite Micro interpreter, on how many images."""
+    if run.get("val_accuracy_int8_tflm") is None:
+        return "not run"
+    return (f"{run['val_accuracy_int8_tflm']:.2%} "
+            f"({run['tflm_samples']} images)")
+
+
+def order(run):
+    """Rows by model, then flash budgets, arena budgets, ratios; by size."""
+    kind = 0 if run.get("flash_bytes") else 1 if run.get("arena_bytes") \
+        else 2
+    return (model_label(run), kind, run.get("flash_bytes")
+            or run.get("arena_bytes") or run["target"])
+
+
 def table(runs):
     lines = [
         "| model | budget | params removed | .tflite bytes | TFLM arena "
-        "bytes | meets budget | val top-1 float | int8 (LiteRT) | epochs |",
-        "|---|---|---|---|---|---|---|---|---|"]
-    for run in sorted(runs, key=lambda r: (model_label(r), r["name"])):
+        "bytes | meets budget | val top-1 float | int8 (LiteRT) | int8 "
+        "(TFLite Micro) | epochs |",
+        "|---|---|---|---|---|---|---|---|---|---|"]
+    for run in sorted(runs, key=order):
         lines.append(
             f"| {model_label(run)} | {budget_label(run)} | "
             f"{run['removed']['params']:.2%} | {run['tflite_bytes']:,} | "
             f"{run['tflm_arena_bytes']:,} | {meets(run)} | "
             f"{run['val_accuracy_float']:.2%} | "
-            f"{run['val_accuracy_int8_litert']:.2%} | {run['epochs']} |")
+            f"{run['val_accuracy_int8_litert']:.2%} | {tflm(run)} | "
+            f"{run['epochs']} |")
     return "\n".join(lines) + "\n"
 
 
@@ -66,6 +85,7 @@ def plot(runs, path):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib import ticker
 
     figure, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
     models = sorted({model_label(r) for r in runs})
@@ -87,6 +107,10 @@ def plot(runs, path):
                     run[key] / 1024, 100 * run["val_accuracy_int8_litert"]),
                     fontsize=6, xytext=(3, 3), textcoords="offset points")
         axis.set_xscale("log", base=2)
+        axis.xaxis.set_major_locator(ticker.LogLocator(base=2,
+                                                       subs=(1.0, 1.5)))
+        axis.xaxis.set_major_formatter(ticker.FormatStrFormatter("%g"))
+        axis.xaxis.set_minor_formatter(ticker.NullFormatter())
         axis.set_xlabel(title + " (KiB, log scale)")
         axis.grid(alpha=0.3)
     axes[0].set_ylabel("validation top-1, int8 (%)")
