@@ -243,7 +243,11 @@ class ArenaModel:
                 if soft_base is None:
                     soft_base = self._soft_peak(widths)
                 rounded = [int(round(w)) for w in trial]
-                saved[g] = max(soft_base - self._soft_peak(rounded), 0.0)
+                soft = soft_base - self._soft_peak(rounded)
+                # Under a byte: no step near the peak holds the group;
+                # taking it would prune channels that cannot lower the
+                # arena (and many at once, each saving next to nothing).
+                saved[g] = soft if soft >= 1.0 else 0.0
         return saved
 
 
