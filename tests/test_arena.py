@@ -107,3 +107,17 @@ def test_every_ramp_step_solves_where_narrowing_one_group_saves_nothing():
         assert plan.apply(ratio, exact=False) >= ratio - 1e-9
     budgets.fit(plan)
     assert budgets.device_sizes(gated)["arena"] <= 24_576
+
+
+def test_an_arena_budget_leaves_layers_far_from_the_peak_alone():
+    # VGG-16-BN x0.25 to 24 KiB: only the 32x32 and 16x16 layers hold the
+    # peak; a soft-peak saving of a fraction of a byte once made the solver
+    # thin the 8x8 and smaller layers as well.
+    gated = tfprune.gate(tfprune.models.vgg16_cifar(width=0.25))
+    plan = pruning.BudgetPlan(
+        gated, importance="l1", limits=pruning.limits_for(
+            gated, arena_bytes=24_576))
+    plan.apply(plan.fitting_ratio())
+    widths = _widths(gated)
+    assert widths[4:] == plan.sizes[4:], widths
+    assert plan.cost(widths) <= 1
