@@ -105,7 +105,8 @@ def plot(runs, path):
                              label=model if device else None)
                 axis.annotate(budget_label(run), (
                     run[key] / 1024, 100 * run["val_accuracy_int8_litert"]),
-                    fontsize=6, xytext=(3, 3), textcoords="offset points")
+                    fontsize=6, xytext=(3, 3) if device else (3, -9),
+                    textcoords="offset points")
         axis.set_xscale("log", base=2)
         axis.xaxis.set_major_locator(ticker.LogLocator(base=2,
                                                        subs=(1.0, 1.5)))
