@@ -99,7 +99,10 @@ def test_every_ramp_step_solves_where_narrowing_one_group_saves_nothing():
             gated, arena_bytes=24_576))
     widths = [16, 16, 15, 16, 32, 32, 32, 32, 64, 64, 64, 64]
     model = plan.cost.costs["arena"]
-    assert model(widths) <= model([16, 16, 16, 16] + widths[4:])  # the tie
+    for g in range(len(widths)):  # where the search used to stall:
+        narrower = list(widths)
+        narrower[g] -= 1
+        assert model(narrower) >= model(widths)  # no one channel helps
     # Every stage-1 group (the peak's) now shows a way down.
     assert (model.decrease(widths, np.ones(len(widths)))[:4] > 0).all()
     final = plan.fitting_ratio()

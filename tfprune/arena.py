@@ -120,6 +120,19 @@ def plan_head(buffers):
     return max(offset + buffers[j][0] for offset, j in placed)
 
 
+def soft_peak(buffers):
+    """A smooth stand-in for `plan_head(buffers)`: the log-sum-exp over the
+    steps of the bytes alive at each step, with a temperature of 2% of the
+    largest; steps near the peak count, tied steps equally."""
+    live = np.zeros(1 + max(last for _, _, last in buffers))
+    for size, first, last in buffers:
+        live[first:last + 1] += size
+    peak = live.max()
+    temperature = max(0.02 * peak, 1.0)
+    return peak + temperature * np.log(
+        np.exp((live - peak) / temperature).sum())
+
+
 def _scratch(tensors, op):
     """Bytes of the scratch buffers a reference kernel requests."""
     if op["name"] in ("MEAN", "SUM"):
@@ -168,7 +181,7 @@ class ArenaModel:
             and (op["name"] != "FULLY_CONNECTED"
                  or tensors[op["inputs"][1]]["scales"] > 1)]
         measured = convert.tflm_arena_bytes(full)
-        self.tail_fixed = measured - self._head(sizes) - \
+        self.tail_fixed = measured - plan_head(self._buffers(sizes)) - \
             self._per_channel_bytes(sizes)
 
     def _shape(self, index, widths):
@@ -194,21 +207,10 @@ class ArenaModel:
                             for b in _scratch(shaped, op)]
         return buffers
 
-    def _head(self, widths):
-        return plan_head(self._buffers(widths))
-
-    def _soft_peak(self, widths):
-        """A smooth stand-in for the head: the log-sum-exp over the steps of
-        the bytes alive at each step, with a temperature of 2% of the
-        largest; steps near the peak count, tied steps equally."""
-        buffers = self._buffers(widths)
-        live = np.zeros(1 + max(last for _, _, last in buffers))
-        for size, first, last in buffers:
-            live[first:last + 1] += size
-        peak = live.max()
-        temperature = max(0.02 * peak, 1.0)
-        return peak + temperature * np.log(
-            np.exp((live - peak) / temperature).sum())
+    def _cost(self, widths, buffers):
+        """Arena bytes at `widths` (integers), whose buffers are given."""
+        return float(plan_head(buffers) + self.tail_fixed +
+                     self._per_channel_bytes(widths))
 
     def _per_channel_bytes(self, widths):
         return sum(2 * _aligned(4 * self._shape(t, widths)[-1])
@@ -216,8 +218,7 @@ class ArenaModel:
 
     def __call__(self, widths):
         widths = [int(round(w)) for w in widths]
-        return float(self._head(widths) + self.tail_fixed +
-                     self._per_channel_bytes(widths))
+        return self._cost(widths, self._buffers(widths))
 
     def decrease(self, widths, steps):
         """Bytes saved, per group, by removing `steps[g]` channels of group
@@ -226,24 +227,25 @@ class ArenaModel:
         The planner's head is not monotone in the widths: when several steps
         tie at the peak, narrowing one group alone saves nothing, and a
         narrower tensor can change the planner's placement order and cost
-        more. For such a group the saving on `_soft_peak` is returned
+        more. For such a group the saving on `soft_peak` is returned
         instead, so that the solver still sees which channels lead towards
         a smaller arena (it measures the real cost after every move).
         """
-        base = self(widths)
-        soft_base = None
+        widths = [int(round(w)) for w in widths]
+        buffers = self._buffers(widths)
+        base, soft_base = self._cost(widths, buffers), None
         saved = np.zeros(self.num_groups)
         for g in range(self.num_groups):
             if steps[g] <= 0:
                 continue
-            trial = np.array(widths, dtype=float)
-            trial[g] -= steps[g]
-            saved[g] = base - self(trial)
+            trial = list(widths)
+            trial[g] = int(round(trial[g] - steps[g]))
+            trial_buffers = self._buffers(trial)
+            saved[g] = base - self._cost(trial, trial_buffers)
             if saved[g] <= 0:
                 if soft_base is None:
-                    soft_base = self._soft_peak(widths)
-                rounded = [int(round(w)) for w in trial]
-                soft = soft_base - self._soft_peak(rounded)
+                    soft_base = soft_peak(buffers)
+                soft = soft_base - soft_peak(trial_buffers)
                 # Under a byte: no step near the peak holds the group;
                 # taking it would prune channels that cannot lower the
                 # arena (and many at once, each saving next to nothing).
