@@ -5,7 +5,8 @@
 Writes into --results_dir:
   summary.md              one row per method and budget (mean over seeds, with
                           every seed's value), the table README shows;
-  accuracy_vs_removed.png validation top-1 against the parameters removed;
+  accuracy_vs_removed.png validation top-1 against the parameters removed
+                          and against the MACs removed;
   widths.png              kept channels per layer, per method, vs the original;
   epochs.png              validation and training accuracy per epoch, with the
                           removed fraction, for every pruning run.
@@ -101,17 +102,21 @@ def tfmot_table(tfmot_runs):
 
 
 def plot_accuracy(runs, path):
+    """Validation top-1 against the parameters removed and the MACs removed
+    (a MACs budget and a parameter budget spend the cuts differently)."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
     for (method, metric, target), rs in groups(runs).items():
-        x = [100 * r["removed_vs_reference"]["params"] for r in rs]
         y = [100 * r["val_accuracy_float"] for r in rs]
-        ax.scatter(x, y, label=f"{method} ({metric} {target})", s=30)
-    ax.set_xlabel("parameters removed (%)")
-    ax.set_ylabel("validation top-1 (%)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+        for ax, cost in zip(axes, ("params", "macs")):
+            x = [100 * r["removed_vs_reference"][cost] for r in rs]
+            ax.scatter(x, y, label=f"{method} ({metric} {target})", s=30)
+    for ax, cost in zip(axes, ("parameters", "MACs")):
+        ax.set_xlabel(f"{cost} removed (%)")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("validation top-1 (%)")
+    axes[1].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -145,9 +150,13 @@ def plot_epochs(runs, path):
     pruned = [r for r in runs if r["layer_widths"]]
     if not pruned:
         return
-    fig, axes = plt.subplots(len(pruned), 1, figsize=(7, 2.2 * len(pruned)),
+    columns = min(3, len(pruned))
+    rows = -(-len(pruned) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(5 * columns, 2.4 * rows),
                              squeeze=False)
-    for ax, r in zip(axes[:, 0], pruned):
+    for ax in axes.flat[len(pruned):]:
+        ax.set_visible(False)
+    for ax, r in zip(axes.flat, pruned):
         h = r["history"]
         epochs = range(1, len(h["accuracy"]) + 1)
         ax.plot(epochs, h["accuracy"], label="train")
@@ -162,7 +171,8 @@ def plot_epochs(runs, path):
             twin.set_ylim(0, 1)
             twin.set_ylabel("removed", fontsize=8)
         ax.legend(fontsize=7, loc="lower left")
-    axes[-1, 0].set_xlabel("epoch")
+    for ax in axes[-1]:
+        ax.set_xlabel("epoch")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
