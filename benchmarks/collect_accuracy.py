@@ -27,7 +27,7 @@ ORDER = ("tfprune", "l1", "random", "slimming", "dcp", "thin", "unpruned")
 
 
 def groups(runs):
-    """`{(method, metric, target): [runs]}` in a stable order."""
+    """`{(method, metric, target): [runs]}`, grouped by budget."""
     grouped = collections.defaultdict(list)
     for r in runs:
         target = r["target"] if r["method"] not in ("thin", "unpruned") \
@@ -36,9 +36,11 @@ def groups(runs):
             " + shrunk hold" if r.get("shrink_for_hold") else "")
         grouped[(method, r["metric"], str(target))].append(r)
 
-    def order(item):
-        base = item[0][0].split(" ")[0]
-        return (ORDER.index(base) if base in ORDER else 99, item[0])
+    def order(item):  # one block per budget (parameters first), then method
+        method, metric, target = item[0]
+        base = method.split(" ")[0]
+        return (metric != "params", metric, target,
+                ORDER.index(base) if base in ORDER else 99, method)
 
     return dict(sorted(grouped.items(), key=order))
 
