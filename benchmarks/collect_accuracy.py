@@ -173,8 +173,8 @@ def plot_epochs(runs, path):
             twin.set_ylim(0, 1)
             twin.set_ylabel("removed", fontsize=8)
         ax.legend(fontsize=7, loc="lower left")
-    for ax in axes[-1]:
-        ax.set_xlabel("epoch")
+    for ax in axes.flat[max(0, len(pruned) - columns):len(pruned)]:
+        ax.set_xlabel("epoch")  # the lowest plot of each column
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
