@@ -80,6 +80,10 @@ flags.DEFINE_integer("tflm_samples", 200,
 flags.DEFINE_bool("shrink_for_hold", False,
                   "Train the shrunk model (not the masked one) once the "
                   "masks are final.")
+flags.DEFINE_float("lr_rewind", None,
+                   "Learning-rate rewinding: when the masks become final, "
+                   "the learning rate goes back to its value at this "
+                   "fraction of training and decays to 0 again.")
 flags.DEFINE_string("teacher", None,
                     "Optional trained .keras model to distill from (its "
                     "training epochs are not counted in --epochs).")
@@ -206,6 +210,8 @@ def main(argv):
         and not (FLAGS.flash_bytes or FLAGS.arena_bytes)
     if FLAGS.teacher:
         settings["teacher"] = keras.models.load_model(FLAGS.teacher)
+    if FLAGS.lr_rewind is not None:
+        settings["lr_rewind"] = FLAGS.lr_rewind
     # One work folder per results folder: a 30-epoch run must not resume
     # from the backup of a 15-epoch one.
     work_dir = os.path.join("runs", "accuracy", os.path.basename(

@@ -63,6 +63,10 @@ flags.DEFINE_enum("importance", "scores", ["scores", "l1", "bn", "random"],
 flags.DEFINE_bool("shrink_for_hold", False,
                   "Train the shrunk model (not the masked one) once the "
                   "masks are final.")
+flags.DEFINE_float("lr_rewind", None,
+                   "Learning-rate rewinding: when the masks become final, "
+                   "the learning rate goes back to its value at this "
+                   "fraction of training and decays to 0 again.")
 flags.DEFINE_string("teacher", None,
                     "Optional trained .keras model (same input, logits) to "
                     "distill from while pruning.")
@@ -132,7 +136,7 @@ def main(argv):
         learning_rate=FLAGS.learning_rate, tflm_samples=FLAGS.tflm_samples,
         importance=FLAGS.importance, warmup=FLAGS.warmup, ramp=FLAGS.ramp,
         prune_options={"seed": FLAGS.seed}, teacher=teacher,
-        shrink_for_hold=FLAGS.shrink_for_hold,
+        shrink_for_hold=FLAGS.shrink_for_hold, lr_rewind=FLAGS.lr_rewind,
         flash_bytes=flash_bytes or None, arena_bytes=arena_bytes or None,
         latency_ms=FLAGS.latency_ms or None, latency_table=latency_table)
     print_summary(report, (

@@ -45,6 +45,57 @@ def test_shrink_for_hold_trains_the_small_model_in_the_hold(tmp_path):
     assert json.load(open(tmp_path / "report.json"))["shrink_for_hold"]
 
 
+class RecordRate(keras.callbacks.Callback):
+    """The learning rate at the first step of every epoch."""
+
+    def __init__(self):
+        super().__init__()
+        self.rates = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        optimizer = self.model.optimizer
+        self.rates.append(float(keras.ops.convert_to_numpy(
+            optimizer.learning_rate)))
+
+
+@pytest.mark.parametrize("shrink_for_hold", [False, True])
+def test_lr_rewind_restarts_the_rate_for_the_hold(tmp_path, shrink_for_hold):
+    train, val = _digits()  # 12 steps per epoch
+    record = RecordRate()
+    report = train_prune_export(
+        tfprune.models.small_cnn(), train, val, str(tmp_path), target=0.7,
+        epochs=10, learning_rate=0.05, tflm_samples=0, lr_rewind=0.3,
+        shrink_for_hold=shrink_for_hold, callbacks=[record], verbose=0)
+    plain = tfprune.pipeline.learning_rate_schedule(0.05, 120, 12)
+    # Warm-up 10% + ramp 60%: the masks are final from epoch 7 (0-based);
+    # there the rate goes back to the one of step 36 (30% of training).
+    for epoch in range(7):
+        assert record.rates[epoch] == pytest.approx(
+            float(plain(epoch * 12)), rel=1e-5)
+    assert record.rates[7] == pytest.approx(float(plain(36)), rel=1e-5)
+    assert record.rates[7] > 2 * float(plain(84))
+    assert record.rates[7] > record.rates[8] > record.rates[9] > 0
+    assert report["schedule"]["lr_rewind"] == 0.3
+    assert abs(report["removed"]["params"] - 0.7) <= 0.005
+    assert report["val_accuracy_float"] > 0.5
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"target": 0.0, "lr_rewind": 0.3}, "without a budget there is none"),
+    ({"lr_rewind": 0.7}, "Received: lr_rewind=0.7"),
+    ({"lr_rewind": -0.1}, "Received: lr_rewind=-0.1"),
+    ({"lr_rewind": "0.3"}, "Received: lr_rewind='0.3'"),
+    ({"lr_rewind": 0.3, "ramp": 0.9}, "leaves none of the 4 epochs"),
+])
+def test_bad_lr_rewinds(tmp_path, kwargs, message):
+    train, val = _digits()
+    settings = {"target": 0.7, "epochs": 4, "tflm_samples": 0, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        train_prune_export(tfprune.models.small_cnn(), train, val,
+                           str(tmp_path), verbose=0, **settings)
+    assert not os.listdir(tmp_path)
+
+
 def test_distillation_loss_is_the_tempered_kl_of_the_softmaxes():
     rng = np.random.default_rng(0)
     teacher = 5 * rng.normal(size=(8, 10)).astype("float32")

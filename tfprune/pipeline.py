@@ -19,6 +19,7 @@ from tfprune.callbacks import TargetRatio
 from tfprune.cost import measure
 from tfprune.gating import gate
 from tfprune.graph import ChannelGraph
+from tfprune.schedules import RewoundCosine
 from tfprune.surgery import shrink
 
 
@@ -73,15 +74,19 @@ class StopAfterEpoch(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def learning_rate_schedule(peak, steps, warmup_steps):
+def learning_rate_schedule(peak, steps, warmup_steps, rewind=None):
     """Linear warm-up from 0 to `peak` over `warmup_steps`, then a cosine
-    decay to 0 at `steps`."""
+    decay to 0 at `steps`; with `rewind=(at_step, to_step)`, a
+    `RewoundCosine` of it."""
     warmup_steps = max(min(warmup_steps, steps - 1), 0)
-    return keras.optimizers.schedules.CosineDecay(
+    schedule = keras.optimizers.schedules.CosineDecay(
         0.0 if warmup_steps > 0 else peak,
         decay_steps=max(steps - warmup_steps, 1),
         warmup_target=peak if warmup_steps > 0 else None,
         warmup_steps=warmup_steps)
+    if rewind is None:
+        return schedule
+    return RewoundCosine(schedule, *rewind, end_step=steps)
 
 
 def _compile(student, schedule, weight_decay, distill=None, first_step=0):
@@ -142,7 +147,8 @@ def train_prune_export(model, train, val, out_dir, target=0.94,
                        importance="scores", warmup=0.1, ramp=0.6,
                        lr_warmup_epochs=1, prune_options=None, teacher=None,
                        distill_temperature=4.0, distill_weight=0.5,
-                       shrink_for_hold=False, callbacks=(), flash_bytes=None,
+                       shrink_for_hold=False, lr_rewind=None, callbacks=(),
+                       flash_bytes=None,
                        arena_bytes=None, latency_ms=None, latency_table=None):
     """Trains `model` with pruning to `target`, then shrinks and exports it.
 
@@ -177,6 +183,10 @@ def train_prune_export(model, train, val, out_dir, target=0.94,
             (fewer MACs, faster steps) for the hold epochs instead of the
             masked full-width one. The optimizer restarts (same
             learning-rate schedule, new momentum).
+        lr_rewind: learning-rate rewinding: when the hold starts, the
+            learning rate goes back to the one it had at this fraction of
+            training (before `warmup + ramp`) and decays to 0 by the end
+            (`RewoundCosine`). Default None: the schedule runs on.
         callbacks: more Keras callbacks for training, e.g. the
             `tfprune.EpochShuffle` that ordered `train` (so that a resumed
             run sees the same batches as an uninterrupted one).
@@ -210,17 +220,38 @@ def train_prune_export(model, train, val, out_dir, target=0.94,
             "learning-rate and pruning schedules); apply "
             "tf.data.experimental.assert_cardinality(n) to it.")
     steps = epochs * steps_per_epoch
+    # The epoch in which the masks become final (the hold's first).
+    masks_final = min(epochs, math.ceil(round((warmup + ramp) * epochs, 6)))
+    rewind = None
+    if lr_rewind is not None:
+        if not pruning:
+            raise ValueError(
+                "`lr_rewind` rewinds the learning rate for the hold of a "
+                "pruned run; without a budget there is none. Received: "
+                f"target={target!r}, lr_rewind={lr_rewind!r}")
+        if isinstance(lr_rewind, bool) or not isinstance(
+                lr_rewind, (int, float)) or not 0 <= lr_rewind < warmup + ramp:
+            raise ValueError(
+                "`lr_rewind` must be a fraction of training before the hold "
+                f"(0 <= lr_rewind < warmup + ramp = {warmup + ramp}). "
+                f"Received: lr_rewind={lr_rewind!r}")
+        if masks_final >= epochs:
+            raise ValueError(
+                "`lr_rewind` needs hold epochs, and warmup + ramp = "
+                f"{warmup + ramp} leaves none of the {epochs} epochs. Lower "
+                "`ramp`.")
+        rewind = (masks_final * steps_per_epoch,
+                  int(lr_rewind * steps))
     schedule = learning_rate_schedule(learning_rate, steps,
-                                      int(lr_warmup_epochs * steps_per_epoch))
+                                      int(lr_warmup_epochs * steps_per_epoch),
+                                      rewind)
     distill = None if teacher is None else (
         teacher, distill_temperature, distill_weight)
 
     def compiled(student, first_step=0):
         return _compile(student, schedule, weight_decay, distill, first_step)
 
-    hold_epoch = epochs
-    if pruning and shrink_for_hold:
-        hold_epoch = min(epochs, math.ceil(round((warmup + ramp) * epochs, 6)))
+    hold_epoch = masks_final if pruning and shrink_for_hold else epochs
     extra = list(callbacks)
     # double_checkpoint: a kill while the backup is written falls back to
     # the previous one.
@@ -288,7 +319,8 @@ def train_prune_export(model, train, val, out_dir, target=0.94,
         "importance": importance,
         "schedule": {"warmup": warmup, "ramp": ramp,
                      "learning_rate": learning_rate,
-                     "lr_warmup_epochs": lr_warmup_epochs},
+                     "lr_warmup_epochs": lr_warmup_epochs,
+                     "lr_rewind": lr_rewind},
         "prune_options": {k: v for k, v in (prune_options or {}).items()
                           if k != "calibration_data"},
         "distillation": None if teacher is None else {
