@@ -183,10 +183,12 @@ def train_prune_export(model, train, val, out_dir, target=0.94,
             (fewer MACs, faster steps) for the hold epochs instead of the
             masked full-width one. The optimizer restarts (same
             learning-rate schedule, new momentum).
-        lr_rewind: learning-rate rewinding: when the hold starts, the
-            learning rate goes back to the one it had at this fraction of
-            training (before `warmup + ramp`) and decays to 0 by the end
-            (`RewoundCosine`). Default None: the schedule runs on.
+        lr_rewind: learning-rate rewinding: from the first epoch that
+            starts with the final masks (the one `shrink_for_hold` would
+            shrink at), the learning rate goes back to the one it had at
+            this fraction of training (before `warmup + ramp`) and decays
+            to 0 by the end (`RewoundCosine`). Default None: the schedule
+            runs on.
         callbacks: more Keras callbacks for training, e.g. the
             `tfprune.EpochShuffle` that ordered `train` (so that a resumed
             run sees the same batches as an uninterrupted one).
@@ -220,7 +222,7 @@ def train_prune_export(model, train, val, out_dir, target=0.94,
             "learning-rate and pruning schedules); apply "
             "tf.data.experimental.assert_cardinality(n) to it.")
     steps = epochs * steps_per_epoch
-    # The epoch in which the masks become final (the hold's first).
+    # The first epoch that starts with the final masks.
     masks_final = min(epochs, math.ceil(round((warmup + ramp) * epochs, 6)))
     rewind = None
     if lr_rewind is not None:
