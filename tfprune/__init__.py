@@ -33,10 +33,9 @@ from tfprune.surgery import shrink
 __version__ = "0.1.0"
 
 __all__ = [
-    "BudgetError", "ChannelGate", "ChannelwiseRule", "Device",
-    "EpochShuffle", "ExportError", "GraphError", "LatencyTable",
-    "LayerRule", "RewoundCosine", "TargetRatio", "coverage", "distillation_loss",
-    "evaluate_tflite", "export", "gate", "get_device", "measure", "models",
-    "profile_latency", "prune_now", "register_device", "register_rule",
-    "shrink", "to_tflite",
+    "BudgetError", "ChannelGate", "ChannelwiseRule", "Device", "EpochShuffle",
+    "ExportError", "GraphError", "LatencyTable", "LayerRule", "RewoundCosine",
+    "TargetRatio", "coverage", "distillation_loss", "evaluate_tflite",
+    "export", "gate", "get_device", "measure", "models", "profile_latency",
+    "prune_now", "register_device", "register_rule", "shrink", "to_tflite",
 ]
