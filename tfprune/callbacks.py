@@ -12,15 +12,7 @@ from tfprune import pruning
 from tfprune.cost import check_metric
 from tfprune.importance import check_criterion
 from tfprune.latency import LatencyTable
-from tfprune.validation import check_positive_int
-
-
-def _check_fraction(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) \
-            or not 0 <= value <= 1:
-        raise ValueError(
-            f"`{name}` is a fraction of training and must be between 0 and "
-            f"1. Received: {name}={value!r}")
+from tfprune.validation import check_fraction, check_positive_int
 
 
 def _print(message):
@@ -143,8 +135,8 @@ class TargetRatio(keras.callbacks.Callback):
             pruning.check_ratio(ratio)
         elif ratio is not None:
             pruning.check_ratio(ratio)
-        _check_fraction("warmup", warmup)
-        _check_fraction("ramp", ramp)
+        check_fraction("warmup", warmup)
+        check_fraction("ramp", ramp)
         if warmup + ramp > 1:
             raise ValueError(
                 "`warmup + ramp` must be at most 1 (the rest of training "

@@ -21,6 +21,7 @@ from tfprune.gating import gate
 from tfprune.graph import ChannelGraph
 from tfprune.schedules import RewoundCosine
 from tfprune.surgery import shrink
+from tfprune.validation import check_fraction
 
 
 def write_atomically(path, write):
@@ -231,8 +232,8 @@ def train_prune_export(model, train, val, out_dir, target=0.94,
                 "`lr_rewind` rewinds the learning rate for the hold of a "
                 "pruned run; without a budget there is none. Received: "
                 f"target={target!r}, lr_rewind={lr_rewind!r}")
-        if isinstance(lr_rewind, bool) or not isinstance(
-                lr_rewind, (int, float)) or not 0 <= lr_rewind < warmup + ramp:
+        check_fraction("lr_rewind", lr_rewind)
+        if lr_rewind >= warmup + ramp:
             raise ValueError(
                 "`lr_rewind` must be a fraction of training before the hold "
                 f"(0 <= lr_rewind < warmup + ramp = {warmup + ramp}). "

@@ -12,6 +12,16 @@ def check_positive_int(name, value, allow_none=False):
             f"`{name}` must be a positive integer. Received: {name}={value!r}")
 
 
+def check_fraction(name, value):
+    """Raises ValueError unless `value` is a number from 0 to 1 (a fraction
+    of training)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not 0 <= value <= 1:
+        raise ValueError(
+            f"`{name}` is a fraction of training and must be between 0 and "
+            f"1. Received: {name}={value!r}")
+
+
 def check_finite_weights(model, action):
     """Raises ValueError naming the first weight that holds NaN or inf.
 
