@@ -85,8 +85,11 @@ flags.DEFINE_float("lr_rewind", None,
                    "the learning rate goes back to its value at this "
                    "fraction of training and decays to 0 again.")
 flags.DEFINE_string("teacher", None,
-                    "Optional trained .keras model to distill from (its "
-                    "training epochs are not counted in --epochs).")
+                    "Distil while pruning: a trained .keras model (same "
+                    "input, logits; its training epochs are not counted in "
+                    "--epochs; run suffix _kd), or 'warmup' for the "
+                    "network's own snapshot at the end of the warm-up "
+                    "(suffix _kdwarmup).")
 flags.DEFINE_string("results_dir", "benchmarks/results/accuracy",
                     "Where the JSON and .tflite go.")
 
@@ -192,7 +195,8 @@ def main(argv):
     from tfprune import data
     from tfprune.pipeline import train_prune_export, write_atomically
 
-    name = run_name() + ("_kd" if FLAGS.teacher else "")
+    name = run_name() + {None: "", "warmup": "_kdwarmup"}.get(
+        FLAGS.teacher, "_kd")
     report_path = os.path.join(FLAGS.results_dir, name + ".json")
     if os.path.exists(report_path):
         print(f"{report_path} exists; skipping.")
@@ -209,7 +213,8 @@ def main(argv):
     settings["shrink_for_hold"] = FLAGS.shrink_for_hold and target > 0 \
         and not (FLAGS.flash_bytes or FLAGS.arena_bytes)
     if FLAGS.teacher:
-        settings["teacher"] = keras.models.load_model(FLAGS.teacher)
+        settings["teacher"] = FLAGS.teacher if FLAGS.teacher == "warmup" \
+            else keras.models.load_model(FLAGS.teacher)
     if FLAGS.lr_rewind is not None:
         settings["lr_rewind"] = FLAGS.lr_rewind
     # One work folder per results folder: a 30-epoch run must not resume

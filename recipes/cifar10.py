@@ -68,8 +68,9 @@ flags.DEFINE_float("lr_rewind", None,
                    "the learning rate goes back to its value at this "
                    "fraction of training and decays to 0 again.")
 flags.DEFINE_string("teacher", None,
-                    "Optional trained .keras model (same input, logits) to "
-                    "distill from while pruning.")
+                    "Distil while pruning: a trained .keras model (same "
+                    "input, logits), or 'warmup' for the network's own "
+                    "snapshot at the end of the warm-up.")
 flags.DEFINE_float("warmup", 0.1, "Fraction of training before pruning.")
 flags.DEFINE_float("ramp", 0.6, "Fraction of training ramping the ratio "
                    "(0: one-shot pruning, then fine-tuning).")
@@ -120,8 +121,9 @@ def main(argv):
         FLAGS.data_dir, FLAGS.val_size, FLAGS.batch_size, FLAGS.seed,
         FLAGS.train_limit)
     model = MODELS[FLAGS.model](FLAGS.width)
-    teacher = keras.models.load_model(FLAGS.teacher) if FLAGS.teacher \
-        else None
+    teacher = FLAGS.teacher
+    if teacher and teacher != "warmup":
+        teacher = keras.models.load_model(teacher)
     latency_table = load_latency_table(model) if FLAGS.latency_ms else None
     flash_bytes, arena_bytes = FLAGS.flash_bytes, FLAGS.arena_bytes
     if FLAGS.device:

@@ -136,3 +136,75 @@ def test_distillation_from_a_teacher(tmp_path):
     assert np.isfinite(report["history"]["loss"]).all()
     # The distillation term is a KL divergence: never negative.
     assert min(report["history"]["distillation_loss"]) >= 0
+
+
+@pytest.mark.parametrize("shrink_for_hold", [False, True])
+def test_distillation_from_the_warmup_snapshot(tmp_path, shrink_for_hold):
+    train, val = _digits()
+    report = train_prune_export(
+        tfprune.models.small_cnn(), train, val, str(tmp_path), target=0.7,
+        epochs=6, learning_rate=0.05, tflm_samples=0, teacher="warmup",
+        warmup=0.34, ramp=0.33, shrink_for_hold=shrink_for_hold, verbose=0)
+    # Warm-up: epochs 0-1 (34% of 6 = 2.04); the snapshot starts epoch 2.
+    assert report["distillation"]["teacher"] == (
+        "warm-up snapshot (start of epoch 3)")
+    losses = report["history"]["distillation_loss"]
+    assert losses[:2] == [0.0, 0.0]
+    assert min(losses[2:]) > 0
+    assert abs(report["removed"]["params"] - 0.7) <= 0.005
+    assert report["val_accuracy_float"] > 0.5
+    assert os.path.exists(tmp_path / "teacher.keras") == shrink_for_hold
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"teacher": "snapshot"}, "Received: teacher='snapshot'"),
+    ({"teacher": "warmup", "target": 0.0}, "without a budget nothing"),
+    ({"teacher": "warmup", "warmup": 0.1}, "warmup=0.1 of epochs=4 gives 0.4"),
+])
+def test_bad_teachers(tmp_path, kwargs, message):
+    train, val = _digits()
+    settings = {"target": 0.7, "epochs": 4, "tflm_samples": 0, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        train_prune_export(tfprune.models.small_cnn(), train, val,
+                           str(tmp_path), verbose=0, **settings)
+    assert not os.listdir(tmp_path)
+
+
+class InterruptAt(keras.callbacks.Callback):
+    """Raises as `epoch` begins (the previous one is backed up), keeping the
+    teacher's weights."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            self.teacher = self.model.teacher.get_weights()
+            raise KeyboardInterrupt
+
+
+class RecordTeacher(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        if not hasattr(self, "weights"):  # after BackupAndRestore restored
+            self.weights = self.model.teacher.get_weights()
+
+
+def test_a_run_distilled_from_its_snapshot_resumes(tmp_path):
+    train, val = _digits()
+    settings = dict(target=0.7, epochs=5, learning_rate=0.05,
+                    tflm_samples=0, teacher="warmup", warmup=0.4, ramp=0.4,
+                    verbose=0)
+    interrupt = InterruptAt(3)  # the snapshot started epoch 2
+    with pytest.raises(KeyboardInterrupt):
+        train_prune_export(tfprune.models.small_cnn(), train, val,
+                           str(tmp_path), callbacks=[interrupt], **settings)
+    record = RecordTeacher()
+    report = train_prune_export(tfprune.models.small_cnn(), train, val,
+                                str(tmp_path), callbacks=[record], **settings)
+    for restored, taken in zip(record.weights, interrupt.teacher):
+        np.testing.assert_array_equal(restored, taken)
+    # Epochs 3 and 4 ran after the resume, both distilled.
+    assert len(report["history"]["loss"]) == 2
+    assert min(report["history"]["distillation_loss"]) > 0
+    assert abs(report["removed"]["params"] - 0.7) <= 0.005

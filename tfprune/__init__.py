@@ -19,7 +19,7 @@ from tfprune.coverage import coverage
 from tfprune.data import EpochShuffle
 from tfprune.deploy import ExportError, export
 from tfprune.devices import Device, get_device, register_device
-from tfprune.distillation import distillation_loss
+from tfprune.distillation import SnapshotTeacher, distillation_loss
 from tfprune.gates import ChannelGate
 from tfprune.gating import gate
 from tfprune.graph import GraphError
@@ -35,7 +35,8 @@ __version__ = "0.1.0"
 __all__ = [
     "BudgetError", "ChannelGate", "ChannelwiseRule", "Device", "EpochShuffle",
     "ExportError", "GraphError", "LatencyTable", "LayerRule", "RewoundCosine",
-    "TargetRatio", "coverage", "distillation_loss", "evaluate_tflite",
-    "export", "gate", "get_device", "measure", "models", "profile_latency",
-    "prune_now", "register_device", "register_rule", "shrink", "to_tflite",
+    "SnapshotTeacher", "TargetRatio", "coverage", "distillation_loss",
+    "evaluate_tflite", "export", "gate", "get_device", "measure", "models",
+    "profile_latency", "prune_now", "register_device", "register_rule",
+    "shrink", "to_tflite",
 ]

@@ -141,6 +141,28 @@ def layer_widths(gated):
     return widths
 
 
+def _snapshot_epoch(teacher, pruning, warmup, epochs):
+    """The 0-based epoch whose start `teacher="warmup"` snapshots: the first
+    one in which channels may be removed (every step before it is warm-up).
+    """
+    if teacher != "warmup":
+        raise ValueError(
+            "`teacher` must be a Keras model or \"warmup\" (distil from the "
+            f"network's own warm-up snapshot). Received: teacher={teacher!r}")
+    if not pruning:
+        raise ValueError(
+            "`teacher=\"warmup\"` distils a pruned network from its unpruned"
+            " warm-up snapshot; without a budget nothing is pruned. Give a "
+            "`target` or a trained teacher model.")
+    epoch = math.floor(round(warmup * epochs, 6))
+    if epoch < 1:
+        raise ValueError(
+            "`teacher=\"warmup\"` needs at least one whole warm-up epoch to "
+            f"train the teacher; warmup={warmup} of epochs={epochs} gives "
+            f"{round(warmup * epochs, 6)}. Raise `warmup` or `epochs`.")
+    return epoch
+
+
 def train_prune_export(model, train, val, out_dir, target=0.94,
                        metric="params", epochs=30, learning_rate=0.1,
                        weight_decay=5e-4, tflm_samples=200,
@@ -179,7 +201,10 @@ def train_prune_export(model, train, val, out_dir, target=0.94,
             logits: knowledge distillation (`keras.distillation`), the loss
             becomes `(1 - distill_weight) * cross-entropy + distill_weight
             * T^2 * KL(teacher / T || student / T)` with `T =
-            distill_temperature`.
+            distill_temperature`. `"warmup"`: the teacher is the network
+            itself at the end of the warm-up, before any channel is removed
+            (`tfprune.SnapshotTeacher`; needs a whole warm-up epoch);
+            distillation starts there.
         shrink_for_hold: once the masks are final, train the shrunk model
             (fewer MACs, faster steps) for the hold epochs instead of the
             masked full-width one. The optimizer restarts (same
@@ -248,6 +273,12 @@ def train_prune_export(model, train, val, out_dir, target=0.94,
     schedule = learning_rate_schedule(learning_rate, steps,
                                       int(lr_warmup_epochs * steps_per_epoch),
                                       rewind)
+    snapshot_epoch = None
+    if isinstance(teacher, str):
+        snapshot_epoch = _snapshot_epoch(teacher, pruning, warmup, epochs)
+        teacher_path = os.path.join(out_dir, "teacher.keras")
+        teacher = keras.models.load_model(teacher_path) if os.path.exists(
+            teacher_path) else keras.models.clone_model(net)
     distill = None if teacher is None else (
         teacher, distill_temperature, distill_weight)
 
@@ -275,10 +306,20 @@ def train_prune_export(model, train, val, out_dir, target=0.94,
                                          **options))
         if hold_epoch < epochs:
             callbacks.append(StopAfterEpoch(hold_epoch - 1))
-        histories.append(compiled(net).fit(
+        trainer = compiled(net)
+        if snapshot_epoch is not None:
+            # No distillation until the snapshot is taken.
+            trainer = _compile(net, schedule, weight_decay,
+                               (teacher, distill_temperature, 0.0))
+            callbacks.append(distillation.SnapshotTeacher(
+                snapshot_epoch, distill_weight))
+        histories.append(trainer.fit(
             train, epochs=epochs, validation_data=val, callbacks=callbacks,
             verbose=verbose).history)
         if hold_epoch < epochs:
+            if snapshot_epoch is not None:
+                write_atomically(os.path.join(out_dir, "teacher.keras"),
+                                 teacher.save)
             write_atomically(stage_one, net.save)
     if hold_epoch < epochs:
         net_ratio = 1 - measure(net)[metric] / measure(model)[metric]
@@ -327,7 +368,9 @@ def train_prune_export(model, train, val, out_dir, target=0.94,
         "prune_options": {k: v for k, v in (prune_options or {}).items()
                           if k != "calibration_data"},
         "distillation": None if teacher is None else {
-            "teacher": teacher.name, "temperature": distill_temperature,
+            "teacher": teacher.name if snapshot_epoch is None else
+            f"warm-up snapshot (start of epoch {snapshot_epoch + 1})",
+            "temperature": distill_temperature,
             "weight": distill_weight},
         "epochs": epochs,
         "before": before,

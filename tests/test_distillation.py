@@ -1,0 +1,90 @@
+"""SnapshotTeacher: distilling a pruned student from its own snapshot."""
+
+import keras
+import numpy as np
+import pytest
+
+import tfprune
+
+
+def _data(n=64):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, 8, 8, 1)).astype("float32")
+    y = rng.integers(0, 10, size=n).astype("int32")
+    return x, y
+
+
+def _distiller(teacher=None):
+    gated = tfprune.gate(tfprune.models.small_cnn())
+    teacher = teacher or keras.models.clone_model(gated)
+    distiller = keras.distillation.Distiller(
+        teacher=teacher, student=gated,
+        distillation_losses=tfprune.distillation_loss(4.0),
+        student_loss_weight=1.0)
+    distiller.compile(
+        keras.optimizers.SGD(0.05),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return distiller
+
+
+class RecordStudent(keras.callbacks.Callback):
+    """Keeps the student's weights at the start of `epoch`."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            self.weights = self.model.student.get_weights()
+
+
+def test_the_teacher_is_the_student_at_the_snapshot_epoch():
+    distiller = _distiller()
+    record = RecordStudent(2)
+    x, y = _data()
+    history = distiller.fit(
+        x, y, epochs=4, batch_size=16, verbose=0, callbacks=[
+            tfprune.SnapshotTeacher(epoch=2), record,
+            tfprune.TargetRatio(0.5, warmup=0.5, ramp=0.25)]).history
+    for taught, recorded in zip(distiller.teacher.get_weights(),
+                                record.weights):
+        np.testing.assert_array_equal(taught, recorded)
+    # The student kept training (and was pruned); the frozen teacher not.
+    assert any(not np.array_equal(a, b) for a, b in zip(
+        distiller.student.get_weights(), record.weights))
+    losses = history["distillation_loss"]
+    assert losses[:2] == [0.0, 0.0]
+    assert min(losses[2:]) > 0
+    assert distiller.student_loss_weight == 0.5
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"epoch": 0}, "Received: epoch=0"),
+    ({"epoch": 2.0}, "Received: epoch=2.0"),
+    ({"epoch": True}, "Received: epoch=True"),
+    ({"epoch": 2, "weight": 0}, "Received: weight=0"),
+    ({"epoch": 2, "weight": 1.5}, "Received: weight=1.5"),
+    ({"epoch": 2, "weight": "0.5"}, "Received: weight='0.5'"),
+])
+def test_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        tfprune.SnapshotTeacher(**kwargs)
+
+
+def test_refuses_a_model_that_is_not_a_distiller():
+    model = tfprune.gate(tfprune.models.small_cnn())
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(True))
+    x, y = _data(16)
+    with pytest.raises(ValueError, match="given Functional 'small_cnn"):
+        model.fit(x, y, verbose=0,
+                  callbacks=[tfprune.SnapshotTeacher(epoch=1)])
+
+
+def test_refuses_a_teacher_of_another_architecture():
+    other = tfprune.models.small_cnn(name="other", widths=(4, 4))
+    distiller = _distiller(teacher=other)
+    x, y = _data(16)
+    with pytest.raises(ValueError, match="teacher 'other'.*clone_model"):
+        distiller.fit(x, y, verbose=0,
+                      callbacks=[tfprune.SnapshotTeacher(epoch=1)])
