@@ -44,7 +44,8 @@ def test_the_teacher_is_the_student_at_the_snapshot_epoch():
     record = RecordStudent(2)
     x, y = _data()
     history = distiller.fit(
-        x, y, epochs=4, batch_size=16, verbose=0, callbacks=[
+        x, y, epochs=4, batch_size=16, verbose=0, validation_data=(x, y),
+        callbacks=[
             tfprune.SnapshotTeacher(epoch=2), record,
             tfprune.TargetRatio(0.5, warmup=0.5, ramp=0.25)]).history
     for taught, recorded in zip(distiller.teacher.get_weights(),
@@ -56,6 +57,9 @@ def test_the_teacher_is_the_student_at_the_snapshot_epoch():
     losses = history["distillation_loss"]
     assert losses[:2] == [0.0, 0.0]
     assert min(losses[2:]) > 0
+    # Validation switches with training.
+    assert history["val_distillation_loss"][:2] == [0.0, 0.0]
+    assert min(history["val_distillation_loss"][2:]) > 0
     assert distiller.student_loss_weight == 0.5
 
 

@@ -102,6 +102,8 @@ class SnapshotTeacher(keras.callbacks.Callback):
         if epoch == self.epoch:
             distiller.teacher.set_weights(distiller.student.get_weights())
         distiller.student_loss_weight = 1.0 - self.weight
-        # The loss weight is a Python number traced into the train step.
+        # The loss weight is a Python number traced into the train and
+        # test steps.
         distiller.make_train_function(force=True)
+        distiller.make_test_function(force=True)
         self.active = True
