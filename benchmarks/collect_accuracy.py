@@ -32,7 +32,10 @@ def groups(runs):
     for r in runs:
         target = r["target"] if r["method"] not in ("thin", "unpruned") \
             else r["name"].split("_")[1].removeprefix(r["metric"])
-        method = r["method"] + (" + KD" if r.get("teacher") else "") + (
+        teacher = r.get("teacher")
+        method = r["method"] + (
+            "" if not teacher else " + self-KD (warm-up snapshot)"
+            if teacher == "warmup" else " + KD") + (
             " + shrunk hold" if r.get("shrink_for_hold") else "")
         grouped[(method, r["metric"], str(target))].append(r)
 
