@@ -31,6 +31,11 @@ def results(tmp_path_factory):
              "--epochs=2", "--batch_size=16", "--val_size=32",
              "--tflm_samples=0", f"--data_dir={tmp / 'cifar'}",
              f"--results_dir={out}", cwd=tmp)
+    # Distilled from its own snapshot, taken after the first of 2 epochs.
+    _run("accuracy.py", "--teacher=warmup", "--warmup=0.5", "--ramp=0.5",
+         "--width=0.0625", "--epochs=2", "--batch_size=16", "--val_size=32",
+         "--tflm_samples=0", f"--data_dir={tmp / 'cifar'}",
+         f"--results_dir={out}", cwd=tmp)
     return out
 
 
@@ -41,6 +46,11 @@ def test_every_run_writes_its_json_and_tflite(results):
         assert f"{method}_params0.94_s0.tflite" in names
     tfprune_run = json.load(open(results / "tfprune_params0.94_s0.json"))
     assert abs(tfprune_run["removed_vs_reference"]["params"] - 0.94) <= 0.005
+    distilled = json.load(
+        open(results / "tfprune_params0.94_s0_kdwarmup.json"))
+    assert distilled["teacher"] == "warmup"
+    assert distilled["history"]["distillation_loss"][0] == 0
+    assert distilled["history"]["distillation_loss"][1] > 0
     thin = json.load(open(results / "thin_params0.94_s0.json"))
     # The thin model fits the same budget, measured against the same model.
     assert thin["after"]["params"] <= tfprune_run["reference"]["params"] * 0.06
@@ -52,7 +62,8 @@ def test_collector_writes_the_table_and_plots(results):
                 cwd=results)
     rows = [line for line in text.splitlines() if line.startswith("| ")]
     assert [r.split("|")[1].strip() for r in rows[1:]] == [
-        "tfprune", "slimming", "thin"]
+        "tfprune", "tfprune + self-KD (warm-up snapshot)", "slimming",
+        "thin"]
     for name in ("summary.md", "accuracy_vs_removed.png", "widths.png",
                  "epochs.png"):
         assert os.path.getsize(results / name) > 0
