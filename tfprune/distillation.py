@@ -37,9 +37,12 @@ class SnapshotTeacher(keras.callbacks.Callback):
     Give it to the `fit` of a `keras.distillation.Distiller` whose teacher
     is a copy of the student's architecture (`keras.models.clone_model`)
     and whose `student_loss_weight` is 1.0 (no distillation yet). At the
-    start of epoch `epoch` (the last one of `TargetRatio`'s warm-up, before
-    any channel is removed) it copies the student's weights into the
-    teacher and from then on trains on `(1 - weight) * student loss + weight * distillation loss`.
+    start of epoch `epoch` (with `TargetRatio`, the end of its warm-up:
+    `floor(warmup * epochs)`, before any channel is removed) it copies the
+    student's weights into the teacher, and from then on the loss is
+    `(1 - weight) * student loss + weight * distillation loss`. The
+    snapshot must be a good model: a teacher weaker than the pruned
+    student holds it back.
 
     An interrupted run resumes (`keras.callbacks.BackupAndRestore`): the
     teacher's weights are part of the Distiller's, so after the snapshot

@@ -308,9 +308,9 @@ def train_prune_export(model, train, val, out_dir, target=0.94,
                                          **options))
         if hold_epoch < epochs:
             callbacks.append(StopAfterEpoch(hold_epoch - 1))
-        trainer = compiled(net)
-        if snapshot_epoch is not None:
-            # No distillation until the snapshot is taken.
+        if snapshot_epoch is None:
+            trainer = compiled(net)
+        else:  # no distillation until the snapshot is taken
             trainer = _compile(net, schedule, weight_decay,
                                (teacher, distill_temperature, 0.0))
             callbacks.append(distillation.SnapshotTeacher(
