@@ -86,8 +86,11 @@ def test_lr_rewind_restarts_the_rate_for_the_hold(tmp_path, shrink_for_hold):
     ({"lr_rewind": -0.1}, "Received: lr_rewind=-0.1"),
     ({"lr_rewind": "0.3"}, "Received: lr_rewind='0.3'"),
     ({"lr_rewind": 0.3, "ramp": 0.9}, "leaves none of the 4 epochs"),
+    ({"teacher": "snapshot"}, "Received: teacher='snapshot'"),
+    ({"teacher": "warmup", "target": 0.0}, "without a budget nothing"),
+    ({"teacher": "warmup", "warmup": 0.1}, "warmup=0.1 of epochs=4 gives 0.4"),
 ])
-def test_bad_lr_rewinds(tmp_path, kwargs, message):
+def test_bad_lr_rewinds_and_teachers(tmp_path, kwargs, message):
     train, val = _digits()
     settings = {"target": 0.7, "epochs": 4, "tflm_samples": 0, **kwargs}
     with pytest.raises(ValueError, match=message):
@@ -154,20 +157,6 @@ def test_distillation_from_the_warmup_snapshot(tmp_path, shrink_for_hold):
     assert abs(report["removed"]["params"] - 0.7) <= 0.005
     assert report["val_accuracy_float"] > 0.5
     assert os.path.exists(tmp_path / "teacher.keras") == shrink_for_hold
-
-
-@pytest.mark.parametrize("kwargs, message", [
-    ({"teacher": "snapshot"}, "Received: teacher='snapshot'"),
-    ({"teacher": "warmup", "target": 0.0}, "without a budget nothing"),
-    ({"teacher": "warmup", "warmup": 0.1}, "warmup=0.1 of epochs=4 gives 0.4"),
-])
-def test_bad_teachers(tmp_path, kwargs, message):
-    train, val = _digits()
-    settings = {"target": 0.7, "epochs": 4, "tflm_samples": 0, **kwargs}
-    with pytest.raises(ValueError, match=message):
-        train_prune_export(tfprune.models.small_cnn(), train, val,
-                           str(tmp_path), verbose=0, **settings)
-    assert not os.listdir(tmp_path)
 
 
 class InterruptAt(keras.callbacks.Callback):

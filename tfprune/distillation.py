@@ -3,6 +3,8 @@ teacher's logits (Hinton et al. 2015)."""
 
 import keras
 
+from tfprune.validation import check_positive_int
+
 
 def distillation_loss(temperature):
     """Hinton's distillation loss on logits: `T**2 * KL(softmax(teacher / T)
@@ -66,12 +68,7 @@ class SnapshotTeacher(keras.callbacks.Callback):
 
     def __init__(self, epoch, weight=0.5):
         super().__init__()
-        if isinstance(epoch, bool) or not isinstance(epoch, int) \
-                or epoch < 1:
-            raise ValueError(
-                "`epoch` must be an integer >= 1: the snapshot is taken at "
-                "the start of that epoch and must have trained first. "
-                f"Received: epoch={epoch!r}")
+        check_positive_int("epoch", epoch)
         if isinstance(weight, bool) or not isinstance(
                 weight, (int, float)) or not 0 < weight <= 1:
             raise ValueError(

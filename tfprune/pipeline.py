@@ -320,8 +320,7 @@ def train_prune_export(model, train, val, out_dir, target=0.94,
             verbose=verbose).history)
         if hold_epoch < epochs:
             if snapshot_epoch is not None:
-                write_atomically(os.path.join(out_dir, "teacher.keras"),
-                                 teacher.save)
+                write_atomically(teacher_path, teacher.save)
             write_atomically(stage_one, net.save)
     if hold_epoch < epochs:
         net_ratio = 1 - measure(net)[metric] / measure(model)[metric]
