@@ -69,10 +69,12 @@ flags.DEFINE_float("lr_rewind", None,
                    "fraction of training and decays to 0 again.")
 flags.DEFINE_string("teacher", None,
                     "Distil while pruning: a trained .keras model (same "
-                    "input, logits), or 'warmup' for the network's own "
-                    "snapshot at the end of the warm-up (weak after a "
-                    "short warm-up: it cost 6.5 points at the defaults, "
-                    "see README).")
+                    "input, logits); 'unpruned' to first train the unpruned "
+                    "model by the same recipe in <out_dir>/teacher/ (twice "
+                    "the time; reused when there); or 'warmup' for the "
+                    "network's own snapshot at the end of the warm-up (weak "
+                    "after a short warm-up: it cost 6.5 points at the "
+                    "defaults, see README).")
 flags.DEFINE_float("warmup", 0.1, "Fraction of training before pruning.")
 flags.DEFINE_float("ramp", 0.6, "Fraction of training ramping the ratio "
                    "(0: one-shot pruning, then fine-tuning).")
@@ -124,7 +126,7 @@ def main(argv):
         FLAGS.train_limit)
     model = MODELS[FLAGS.model](FLAGS.width)
     teacher = FLAGS.teacher
-    if teacher and teacher != "warmup":
+    if teacher and teacher not in ("unpruned", "warmup"):
         teacher = keras.models.load_model(teacher)
     latency_table = load_latency_table(model) if FLAGS.latency_ms else None
     flash_bytes, arena_bytes = FLAGS.flash_bytes, FLAGS.arena_bytes

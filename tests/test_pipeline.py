@@ -89,6 +89,9 @@ def test_lr_rewind_restarts_the_rate_for_the_hold(tmp_path, shrink_for_hold):
     ({"teacher": "snapshot"}, "Received: teacher='snapshot'"),
     ({"teacher": "warmup", "target": 0.0}, "without a budget nothing"),
     ({"teacher": "warmup", "warmup": 0.1}, "warmup=0.1 of epochs=4 gives 0.4"),
+    ({"teacher": "unpruned", "target": 0.0}, "without a budget nothing"),
+    # A bad budget fails before the teacher trains.
+    ({"teacher": "unpruned", "target": 1.5}, "Received: ratio=1.5"),
 ])
 def test_bad_lr_rewinds_and_teachers(tmp_path, kwargs, message):
     train, val = _digits()
@@ -195,5 +198,44 @@ def test_a_run_distilled_from_its_snapshot_resumes(tmp_path):
         np.testing.assert_array_equal(restored, taken)
     # Epochs 3 and 4 ran after the resume, both distilled.
     assert len(report["history"]["loss"]) == 2
+    assert min(report["history"]["distillation_loss"]) > 0
+    assert abs(report["removed"]["params"] - 0.7) <= 0.005
+
+
+class InterruptDistillation(keras.callbacks.Callback):
+    """Raises as the distilled training's epoch `epoch` begins (the
+    teacher's own training, also given this callback, runs through)."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch and isinstance(
+                self.model, keras.distillation.Distiller):
+            raise KeyboardInterrupt
+
+
+def test_distillation_from_an_unpruned_copy_trained_first(tmp_path):
+    train, val = _digits()
+    settings = dict(target=0.7, epochs=3, learning_rate=0.05,
+                    tflm_samples=0, teacher="unpruned", verbose=0)
+    with pytest.raises(KeyboardInterrupt):
+        train_prune_export(tfprune.models.small_cnn(), train, val,
+                           str(tmp_path),
+                           callbacks=[InterruptDistillation(1)], **settings)
+    teacher_dir = tmp_path / "teacher"
+    teacher_report = json.load(open(teacher_dir / "report.json"))
+    assert teacher_report["removed"]["params"] == 0
+    assert len(teacher_report["history"]["loss"]) == 3  # the same epochs
+    trained_at = os.path.getmtime(teacher_dir / "model.keras")
+    report = train_prune_export(tfprune.models.small_cnn(), train, val,
+                                str(tmp_path), **settings)
+    # The rerun reused the teacher and resumed the pruned run at epoch 1.
+    assert os.path.getmtime(teacher_dir / "model.keras") == trained_at
+    assert len(report["history"]["loss"]) == 2
+    assert report["distillation"]["teacher"] == (
+        f"unpruned {teacher_report['model']} trained first in {teacher_dir} "
+        f"({teacher_report['val_accuracy_float']:.2%} validation accuracy)")
     assert min(report["history"]["distillation_loss"]) > 0
     assert abs(report["removed"]["params"] - 0.7) <= 0.005

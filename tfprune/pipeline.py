@@ -141,19 +141,25 @@ def layer_widths(gated):
     return widths
 
 
-def _snapshot_epoch(teacher, pruning, warmup, epochs):
+def _check_teacher_name(teacher, pruning):
+    """Validates a teacher given by name: `"unpruned"` or `"warmup"`."""
+    if teacher not in ("unpruned", "warmup"):
+        raise ValueError(
+            "`teacher` must be a Keras model, \"unpruned\" (train an "
+            "unpruned copy of the model first and distil from it) or "
+            "\"warmup\" (distil from the network's own warm-up snapshot). "
+            f"Received: teacher={teacher!r}")
+    if not pruning:
+        raise ValueError(
+            f"`teacher={teacher!r}` distils a pruned network from an "
+            "unpruned one; without a budget nothing is pruned. Give a "
+            "`target` or a trained teacher model.")
+
+
+def _snapshot_epoch(warmup, epochs):
     """The 0-based epoch whose start `teacher="warmup"` snapshots: the first
     one in which channels may be removed (every step before it is warm-up).
     """
-    if teacher != "warmup":
-        raise ValueError(
-            "`teacher` must be a Keras model or \"warmup\" (distil from the "
-            f"network's own warm-up snapshot). Received: teacher={teacher!r}")
-    if not pruning:
-        raise ValueError(
-            "`teacher=\"warmup\"` distils a pruned network from its unpruned"
-            " warm-up snapshot; without a budget nothing is pruned. Give a "
-            "`target` or a trained teacher model.")
     epoch = math.floor(round(warmup * epochs, 6))
     if epoch < 1:
         raise ValueError(
@@ -161,6 +167,20 @@ def _snapshot_epoch(teacher, pruning, warmup, epochs):
             f"train the teacher; warmup={warmup} of epochs={epochs} gives "
             f"{round(warmup * epochs, 6)}. Raise `warmup` or `epochs`.")
     return epoch
+
+
+def _unpruned_teacher(model, train, val, out_dir, **recipe):
+    """`teacher="unpruned"`: a fresh copy of `model` (new initial weights)
+    trained without pruning by the same recipe in `out_dir/teacher/`, or
+    the one already there, so that an interrupted run does not train it
+    again. Returns `(teacher, its validation accuracy)`."""
+    teacher_dir = os.path.join(out_dir, "teacher")
+    path = os.path.join(teacher_dir, "model.keras")
+    if not os.path.exists(path):  # written once its training has ended
+        train_prune_export(keras.models.clone_model(model), train, val,
+                           teacher_dir, target=0, **recipe)
+    teacher = keras.models.load_model(path)
+    return teacher, keras_accuracy(teacher, val)
 
 
 def train_prune_export(model, train, val, out_dir, target=0.94,
@@ -201,12 +221,17 @@ def train_prune_export(model, train, val, out_dir, target=0.94,
             logits: knowledge distillation (`keras.distillation`), the loss
             becomes `(1 - distill_weight) * cross-entropy + distill_weight
             * T^2 * KL(teacher / T || student / T)` with `T =
-            distill_temperature`. `"warmup"`: the teacher is the network
-            itself at the end of the warm-up, before any channel is removed
-            (`tfprune.SnapshotTeacher`; needs a whole warm-up epoch);
-            distillation starts there. A weak teacher holds the student
-            back: after the default 3 of 30 warm-up epochs on CIFAR-10 it
-            cost 6.5 points (README); prefer a trained teacher.
+            distill_temperature`. `"unpruned"`: first train a copy of
+            `model` (new initial weights) without pruning, by the same
+            recipe and `callbacks`, in `out_dir/teacher/` (its own
+            `model.keras`, `.tflite` and `report.json`: the unpruned
+            baseline), then distil from it; twice the training time, and a
+            rerun reuses a teacher already trained there. `"warmup"`: the
+            teacher is the network itself at the end of the warm-up, before
+            any channel is removed (`tfprune.SnapshotTeacher`; needs a whole
+            warm-up epoch); distillation starts there. A weak teacher holds
+            the student back: after the default 3 of 30 warm-up epochs on
+            CIFAR-10 it cost 6.5 points (README); prefer a trained teacher.
         shrink_for_hold: once the masks are final, train the shrunk model
             (fewer MACs, faster steps) for the hold epochs instead of the
             masked full-width one. The optimizer restarts (same
@@ -275,12 +300,27 @@ def train_prune_export(model, train, val, out_dir, target=0.94,
     schedule = learning_rate_schedule(learning_rate, steps,
                                       int(lr_warmup_epochs * steps_per_epoch),
                                       rewind)
-    snapshot_epoch = None
+    prune = None
+    if pruning:  # made here so that a bad budget fails before any training
+        options = {"calibration_data": train, **(prune_options or {})}
+        budget = device or {"ratio": target, "metric": metric}
+        prune = TargetRatio(**budget, warmup=warmup, ramp=ramp,
+                            importance=importance, verbose=1, **options)
+    snapshot_epoch = teacher_accuracy = None
     if isinstance(teacher, str):
-        snapshot_epoch = _snapshot_epoch(teacher, pruning, warmup, epochs)
+        _check_teacher_name(teacher, pruning)
+    if teacher == "warmup":
+        snapshot_epoch = _snapshot_epoch(warmup, epochs)
         teacher_path = os.path.join(out_dir, "teacher.keras")
         teacher = keras.models.load_model(teacher_path) if os.path.exists(
             teacher_path) else keras.models.clone_model(net)
+    elif teacher == "unpruned":
+        teacher, teacher_accuracy = _unpruned_teacher(
+            model, train, val, out_dir, epochs=epochs,
+            learning_rate=learning_rate, weight_decay=weight_decay,
+            tflm_samples=0, calibration_samples=calibration_samples,
+            verbose=verbose, lr_warmup_epochs=lr_warmup_epochs,
+            callbacks=callbacks)
     distill = None if teacher is None else (
         teacher, distill_temperature, distill_weight)
 
@@ -299,13 +339,8 @@ def train_prune_export(model, train, val, out_dir, target=0.94,
     if pruning and hold_epoch < epochs and os.path.exists(stage_one):
         net = keras.models.load_model(stage_one)  # resumed after stage one
     else:
-        if pruning:
-            options = {"calibration_data": train, **(prune_options or {})}
-            budget = device or {"ratio": target, "metric": metric}
-            callbacks.append(TargetRatio(**budget,
-                                         warmup=warmup, ramp=ramp,
-                                         importance=importance, verbose=1,
-                                         **options))
+        if prune is not None:
+            callbacks.append(prune)
         if hold_epoch < epochs:
             callbacks.append(StopAfterEpoch(hold_epoch - 1))
         if snapshot_epoch is None:
@@ -369,8 +404,8 @@ def train_prune_export(model, train, val, out_dir, target=0.94,
         "prune_options": {k: v for k, v in (prune_options or {}).items()
                           if k != "calibration_data"},
         "distillation": None if teacher is None else {
-            "teacher": teacher.name if snapshot_epoch is None else
-            f"warm-up snapshot (start of epoch {snapshot_epoch + 1})",
+            "teacher": _teacher_description(teacher, snapshot_epoch,
+                                            teacher_accuracy, out_dir),
             "temperature": distill_temperature,
             "weight": distill_weight},
         "epochs": epochs,
@@ -394,6 +429,17 @@ def train_prune_export(model, train, val, out_dir, target=0.94,
         os.path.join(out_dir, "report.json"),
         _write_bytes(json.dumps(report, indent=2, default=_json).encode()))
     return report
+
+
+def _teacher_description(teacher, snapshot_epoch, teacher_accuracy,
+                         out_dir):
+    if snapshot_epoch is not None:
+        return f"warm-up snapshot (start of epoch {snapshot_epoch + 1})"
+    if teacher_accuracy is not None:
+        return (f"unpruned {teacher.name} trained first in "
+                f"{os.path.join(out_dir, 'teacher')} ({teacher_accuracy:.2%}"
+                " validation accuracy)")
+    return teacher.name
 
 
 def _json(value):
