@@ -65,6 +65,24 @@ def test_cifar10_recipe_on_a_local_tfrecord_folder(tmp_path):
     assert np.isfinite(model.predict(x, verbose=0)).all()
 
 
+def test_cifar10_recipe_distils_from_the_unpruned_model_it_trains_first(
+        tmp_path):
+    data_dir = tmp_path / "cifar"
+    write_image_folder(str(data_dir), 96)
+    out = tmp_path / "vgg"
+    _run(["recipes/cifar10.py", "--width=0.0625", "--teacher=unpruned",
+          "--epochs=2", "--batch_size=16", f"--data_dir={data_dir}",
+          "--val_size=32", "--tflm_samples=0", f"--out_dir={out}"], tmp_path)
+    teacher = json.load(open(out / "teacher" / "report.json"))
+    assert teacher["removed"]["params"] == 0
+    assert teacher["distillation"] is None
+    report = json.load(open(out / "report.json"))
+    assert report["distillation"]["teacher"].startswith(
+        f"unpruned {teacher['model']} trained first in {out / 'teacher'}")
+    assert abs(report["removed"]["params"] - 0.94) <= 0.005
+    assert min(report["history"]["distillation_loss"]) > 0
+
+
 def test_cifar10_recipe_with_flash_and_arena_budgets(tmp_path):
     data_dir = tmp_path / "cifar"
     write_image_folder(str(data_dir), 64)
