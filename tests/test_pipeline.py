@@ -239,3 +239,14 @@ def test_distillation_from_an_unpruned_copy_trained_first(tmp_path):
         f"({teacher_report['val_accuracy_float']:.2%} validation accuracy)")
     assert min(report["history"]["distillation_loss"]) > 0
     assert abs(report["removed"]["params"] - 0.7) <= 0.005
+
+
+def test_refuses_a_stale_teacher_of_another_model(tmp_path):
+    train, val = _digits()
+    os.makedirs(tmp_path / "teacher")
+    tfprune.models.small_cnn(widths=(8, 16)).save(
+        tmp_path / "teacher" / "model.keras")
+    with pytest.raises(ValueError, match="holds another model"):
+        train_prune_export(tfprune.models.small_cnn(), train, val,
+                           str(tmp_path), target=0.7, epochs=2,
+                           tflm_samples=0, teacher="unpruned", verbose=0)

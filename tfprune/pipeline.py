@@ -180,6 +180,12 @@ def _unpruned_teacher(model, train, val, out_dir, **recipe):
         train_prune_export(keras.models.clone_model(model), train, val,
                            teacher_dir, target=0, **recipe)
     teacher = keras.models.load_model(path)
+    if teacher.count_params() != model.count_params():
+        raise ValueError(
+            f"{path} holds another model than the one to prune "
+            f"({teacher.count_params()} parameters, against "
+            f"{model.count_params()}), left by an earlier run in the same "
+            "`out_dir`. Remove that folder or choose another `out_dir`.")
     return teacher, keras_accuracy(teacher, val)
 
 
