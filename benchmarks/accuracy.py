@@ -23,7 +23,13 @@ first epoch to --learning_rate, then cosine decay to 0):
             method): Taylor channel utility accumulated with decay, a plain
             global top-k (no cost weighting) at the target from the first
             step, re-chosen all along (channels come back), no separate
-            fine-tuning.
+            fine-tuning;
+  scratch   the architecture tfprune found, trained from scratch (Liu et
+            al. 2019, "Rethinking the value of network pruning"): the layer
+            widths of the tfprune run of the same budget and seed (or of
+            --architecture_from), with fresh weights, trained unpruned. It
+            tells the architecture tfprune chose from what pruning during
+            training adds.
 
 Writes `<method>_<metric><target>_s<seed>.json` and `.tflite` into
 --results_dir (the training folder with its resumable backup goes to
@@ -42,7 +48,8 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # before TensorFlow
 
 from absl import app, flags  # noqa: E402
 
-METHODS = ("unpruned", "thin", "tfprune", "random", "l1", "slimming", "dcp")
+METHODS = ("unpruned", "thin", "tfprune", "random", "l1", "slimming", "dcp",
+           "scratch")
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("method", "tfprune", METHODS, "Pruning method.")
 flags.DEFINE_enum("model", "vgg16", ["vgg16", "resnet20", "resnet56",
@@ -91,6 +98,10 @@ flags.DEFINE_string("teacher", None,
                     "network's own snapshot at the end of the warm-up "
                     "(suffix _kdwarmup; weak after a short warm-up: it cost "
                     "6.5 points at the defaults, see README).")
+flags.DEFINE_string("architecture_from", None,
+                    "scratch: the JSON of the run whose layer widths to "
+                    "train from scratch. Default: --results_dir's tfprune "
+                    "run of the same budget and seed.")
 flags.DEFINE_string("results_dir", "benchmarks/results/accuracy",
                     "Where the JSON and .tflite go.")
 
@@ -129,11 +140,51 @@ def thin_width(budget):
     return FLAGS.width * low / 1000
 
 
+def pruned_architecture():
+    """--method=scratch: `(path, layer widths)` of the pruned run's JSON."""
+    path = FLAGS.architecture_from or os.path.join(
+        FLAGS.results_dir, run_name().replace("scratch", "tfprune", 1)
+        + ".json")
+    if not os.path.exists(path):
+        raise app.UsageError(
+            f"--method=scratch trains the architecture of a pruned run, and "
+            f"{path} does not exist. Run --method=tfprune with the same "
+            "budget and seed first, or give --architecture_from.")
+    with open(path) as f:
+        return path, json.load(f)["layer_widths"]
+
+
+def scratch_model(width, path, widths):
+    """A fresh model with the layer `widths` of the pruned run at `path`."""
+    import keras
+    import numpy as np
+
+    import tfprune
+    from tfprune.graph import ChannelGraph
+
+    gated = tfprune.gate(build(width))
+    for group in ChannelGraph(gated).groups:
+        found = [widths.get(p.name) for p in group.producers]
+        if any(w is None or w[1] != group.size or w != found[0]
+               for w in found):
+            raise app.UsageError(
+                f"{path} does not describe this model: layer "
+                f"{group.producers[0].name!r} has {group.size} channels, "
+                f"the JSON gives {found} ([kept, total] per producer). Use "
+                "the same --model and --width.")
+        kept = found[0][0]
+        mask = np.zeros(group.size, "float32")
+        mask[:kept] = 1
+        group.gate.set_mask(mask)
+    # The shrunk model's layers, re-created with fresh initial weights.
+    return keras.models.clone_model(tfprune.shrink(gated))
+
+
 def method_settings():
     """`(width, target, train_prune_export keyword arguments)`."""
     common = {"warmup": FLAGS.warmup, "ramp": FLAGS.ramp}
     method = FLAGS.method
-    if method == "unpruned":
+    if method in ("unpruned", "scratch"):
         return FLAGS.width, 0.0, {}
     if method == "thin":
         import tfprune
@@ -202,12 +253,15 @@ def main(argv):
     if os.path.exists(report_path):
         print(f"{report_path} exists; skipping.")
         return
+    architecture = pruned_architecture() if FLAGS.method == "scratch" \
+        else None
     keras.utils.set_random_seed(FLAGS.seed)
     width, target, settings = method_settings()
     train, val = data.cifar10_pipelines(
         FLAGS.data_dir, FLAGS.val_size, FLAGS.batch_size, FLAGS.seed,
         FLAGS.train_limit)
-    model = build(width)
+    model = scratch_model(width, *architecture) if architecture \
+        else build(width)
     if FLAGS.method == "slimming":
         settings["callbacks"] = [gamma_sparsity(
             FLAGS.slimming_l1, round(FLAGS.oneshot_at * FLAGS.epochs))]
@@ -238,6 +292,7 @@ def main(argv):
             m: 1 - report["after"][m] / reference[m] for m in reference},
         "command": " ".join(sys.argv),
         "teacher": FLAGS.teacher,
+        "architecture_from": architecture and architecture[0],
     })
     os.makedirs(FLAGS.results_dir, exist_ok=True)
     shutil.copyfile(os.path.join(work_dir, "model_int8.tflite"),

@@ -23,14 +23,16 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("results_dir", "benchmarks/results/accuracy",
                     "Folder of <method>_<metric><target>_s<seed>.json files.")
 
-ORDER = ("tfprune", "l1", "random", "slimming", "dcp", "thin", "unpruned")
+ORDER = ("tfprune", "l1", "random", "slimming", "dcp", "thin", "scratch",
+         "unpruned")
 
 
 def groups(runs):
     """`{(method, metric, target): [runs]}`, grouped by budget."""
     grouped = collections.defaultdict(list)
     for r in runs:
-        target = r["target"] if r["method"] not in ("thin", "unpruned") \
+        target = r["target"] if r["method"] not in (
+            "thin", "scratch", "unpruned") \
             else r["name"].split("_")[1].removeprefix(r["metric"])
         teacher = r.get("teacher")
         method = r["method"] + (

@@ -26,7 +26,8 @@ def results(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("accuracy")
     write_image_folder(str(tmp / "cifar"), 96)
     out = tmp / "results"
-    for method in ("tfprune", "thin", "slimming"):
+    # scratch after tfprune: it trains the architecture tfprune found.
+    for method in ("tfprune", "thin", "slimming", "scratch"):
         _run("accuracy.py", f"--method={method}", "--width=0.0625",
              "--epochs=2", "--batch_size=16", "--val_size=32",
              "--tflm_samples=0", f"--data_dir={tmp / 'cifar'}",
@@ -55,6 +56,21 @@ def test_every_run_writes_its_json_and_tflite(results):
     # The thin model fits the same budget, measured against the same model.
     assert thin["after"]["params"] <= tfprune_run["reference"]["params"] * 0.06
     assert thin["reference"] == tfprune_run["reference"]
+    scratch = json.load(open(results / "scratch_params0.94_s0.json"))
+    assert scratch["after"] == tfprune_run["after"]
+    assert scratch["target"] == 0 and not scratch["layer_widths"]
+    assert scratch["architecture_from"] == str(
+        results / "tfprune_params0.94_s0.json")
+
+
+def test_scratch_needs_the_run_whose_architecture_it_trains(tmp_path):
+    result = subprocess.run(
+        [sys.executable, os.path.join(REPO, "benchmarks", "accuracy.py"),
+         "--method=scratch", "--width=0.0625", f"--results_dir={tmp_path}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=900)
+    assert result.returncode != 0
+    assert "tfprune_params0.94_s0.json does not exist" in result.stderr
+    assert not os.listdir(tmp_path)
 
 
 def test_collector_writes_the_table_and_plots(results):
@@ -63,7 +79,7 @@ def test_collector_writes_the_table_and_plots(results):
     rows = [line for line in text.splitlines() if line.startswith("| ")]
     assert [r.split("|")[1].strip() for r in rows[1:]] == [
         "tfprune", "tfprune + self-KD (warm-up snapshot)", "slimming",
-        "thin"]
+        "thin", "scratch"]
     for name in ("summary.md", "accuracy_vs_removed.png", "widths.png",
                  "epochs.png"):
         assert os.path.getsize(results / name) > 0
