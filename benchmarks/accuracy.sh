@@ -4,7 +4,8 @@
 # table and plots.
 #   bash benchmarks/accuracy.sh [EPOCHS] [METRIC] [TARGET] [SEEDS] [METHODS]
 # e.g. bash benchmarks/accuracy.sh 30 params 0.94 "0 1"
-# METHODS may include tfmot (needs: pip install tf-keras==2.21.*
+# scratch trains the architecture of the tfprune run of the same seed, so it
+# comes after tfprune. METHODS may include tfmot (needs: pip install tf-keras==2.21.*
 # tensorflow-model-optimization; it runs benchmarks/tfmot_baseline.py).
 # Paper scale (GPU): add --width=1 --epochs=160 to the python line.
 set -euo pipefail
@@ -13,7 +14,7 @@ EPOCHS=${1:-30}
 METRIC=${2:-params}
 TARGET=${3:-0.94}
 SEEDS=${4:-"0 1"}
-METHODS=${5:-"unpruned tfprune l1 random slimming dcp thin"}
+METHODS=${5:-"unpruned tfprune l1 random slimming dcp thin scratch"}
 OUT=benchmarks/results/accuracy_e${EPOCHS}
 mkdir -p "$OUT"
 for seed in $SEEDS; do
