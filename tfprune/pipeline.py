@@ -173,7 +173,7 @@ def _unpruned_teacher(model, train, val, out_dir, **recipe):
     """`teacher="unpruned"`: a fresh copy of `model` (new initial weights)
     trained without pruning by the same recipe in `out_dir/teacher/`, or
     the one already there, so that an interrupted run does not train it
-    again. Returns `(teacher, its validation accuracy)`."""
+    again. Returns `(teacher, its description for the report)`."""
     teacher_dir = os.path.join(out_dir, "teacher")
     path = os.path.join(teacher_dir, "model.keras")
     if not os.path.exists(path):  # written once its training has ended
@@ -186,7 +186,9 @@ def _unpruned_teacher(model, train, val, out_dir, **recipe):
             f"({teacher.count_params()} parameters, against "
             f"{model.count_params()}), left by an earlier run in the same "
             "`out_dir`. Remove that folder or choose another `out_dir`.")
-    return teacher, keras_accuracy(teacher, val)
+    return teacher, (
+        f"unpruned {teacher.name} trained first in {teacher_dir} "
+        f"({keras_accuracy(teacher, val):.2%} validation accuracy)")
 
 
 def train_prune_export(model, train, val, out_dir, target=0.94,
@@ -312,16 +314,18 @@ def train_prune_export(model, train, val, out_dir, target=0.94,
         budget = device or {"ratio": target, "metric": metric}
         prune = TargetRatio(**budget, warmup=warmup, ramp=ramp,
                             importance=importance, verbose=1, **options)
-    snapshot_epoch = teacher_accuracy = None
+    snapshot_epoch = teacher_label = None
     if isinstance(teacher, str):
         _check_teacher_name(teacher, pruning)
     if teacher == "warmup":
         snapshot_epoch = _snapshot_epoch(warmup, epochs)
+        teacher_label = (
+            f"warm-up snapshot (start of epoch {snapshot_epoch + 1})")
         teacher_path = os.path.join(out_dir, "teacher.keras")
         teacher = keras.models.load_model(teacher_path) if os.path.exists(
             teacher_path) else keras.models.clone_model(net)
     elif teacher == "unpruned":
-        teacher, teacher_accuracy = _unpruned_teacher(
+        teacher, teacher_label = _unpruned_teacher(
             model, train, val, out_dir, epochs=epochs,
             learning_rate=learning_rate, weight_decay=weight_decay,
             tflm_samples=0, calibration_samples=calibration_samples,
@@ -410,8 +414,7 @@ def train_prune_export(model, train, val, out_dir, target=0.94,
         "prune_options": {k: v for k, v in (prune_options or {}).items()
                           if k != "calibration_data"},
         "distillation": None if teacher is None else {
-            "teacher": _teacher_description(teacher, snapshot_epoch,
-                                            teacher_accuracy, out_dir),
+            "teacher": teacher_label or teacher.name,
             "temperature": distill_temperature,
             "weight": distill_weight},
         "epochs": epochs,
@@ -435,17 +438,6 @@ def train_prune_export(model, train, val, out_dir, target=0.94,
         os.path.join(out_dir, "report.json"),
         _write_bytes(json.dumps(report, indent=2, default=_json).encode()))
     return report
-
-
-def _teacher_description(teacher, snapshot_epoch, teacher_accuracy,
-                         out_dir):
-    if snapshot_epoch is not None:
-        return f"warm-up snapshot (start of epoch {snapshot_epoch + 1})"
-    if teacher_accuracy is not None:
-        return (f"unpruned {teacher.name} trained first in "
-                f"{os.path.join(out_dir, 'teacher')} ({teacher_accuracy:.2%}"
-                " validation accuracy)")
-    return teacher.name
 
 
 def _json(value):
