@@ -1,8 +1,8 @@
 """Accuracy at a budget: one pruning method, one seed, one JSON and one .tflite.
 
 Every method gets the same model, data, epochs, optimizer and learning-rate
-schedule (SGD + Nesterov, weight decay 5e-4, a linear warm-up over the
-first epoch to --learning_rate, then cosine decay to 0):
+schedule (SGD + Nesterov, weight decay --weight_decay (5e-4), a linear
+warm-up over the first epoch to --learning_rate, then cosine decay to 0):
 
   unpruned  the model as it is;
   thin      a uniformly thinner model (width multiplier) with at most the
@@ -73,6 +73,7 @@ flags.DEFINE_integer("train_limit", 0,
                      "Use only this many training images (0: all; for "
                      "smoke tests).")
 flags.DEFINE_float("learning_rate", 0.1, "Peak SGD learning rate.")
+flags.DEFINE_float("weight_decay", 5e-4, "SGD weight decay, every method.")
 flags.DEFINE_float("slimming_l1", 1e-4, "slimming: L1 penalty on gamma.")
 flags.DEFINE_bool("slimming_cost_aware", False,
                   "slimming: rank |gamma| per unit of cost (tfprune's "
@@ -114,6 +115,22 @@ def run_name():
     else:
         budget = f"{FLAGS.metric}{FLAGS.target:g}"
     return f"{FLAGS.method}_{budget}_s{FLAGS.seed}"
+
+
+def architecture_source():
+    """--method=scratch: the run whose widths it trains, as a name suffix.
+
+    "" for the default (the tfprune run of the same budget and seed), else
+    `_from-<method>`: `_from-dcp` for `--architecture_from=<dir>/
+    dcp_params0.94_s0.json`, `_from-tfprune-kd` for a distilled run's.
+    """
+    if FLAGS.method != "scratch" or not FLAGS.architecture_from:
+        return ""
+    stem = os.path.splitext(os.path.basename(FLAGS.architecture_from))[0]
+    if stem == run_name().replace("scratch", "tfprune", 1):
+        return ""
+    return "_from-" + stem.split("_")[0] + (
+        "-kd" if stem.endswith("_kd") else "")
 
 
 def build(width):
@@ -247,8 +264,8 @@ def main(argv):
     from tfprune import data
     from tfprune.pipeline import train_prune_export, write_atomically
 
-    name = run_name() + {None: "", "warmup": "_kdwarmup"}.get(
-        FLAGS.teacher, "_kd")
+    name = run_name() + architecture_source() + {
+        None: "", "warmup": "_kdwarmup"}.get(FLAGS.teacher, "_kd")
     report_path = os.path.join(FLAGS.results_dir, name + ".json")
     if os.path.exists(report_path):
         print(f"{report_path} exists; skipping.")
@@ -279,7 +296,7 @@ def main(argv):
     report = train_prune_export(
         model, train, val, work_dir, target=target, metric=FLAGS.metric,
         epochs=FLAGS.epochs, learning_rate=FLAGS.learning_rate,
-        tflm_samples=FLAGS.tflm_samples, verbose=2, **settings)
+        weight_decay=FLAGS.weight_decay, tflm_samples=FLAGS.tflm_samples, verbose=2, **settings)
     import tfprune
 
     reference = tfprune.measure(build(FLAGS.width))
@@ -292,6 +309,7 @@ def main(argv):
             m: 1 - report["after"][m] / reference[m] for m in reference},
         "command": " ".join(sys.argv),
         "teacher": FLAGS.teacher,
+        "weight_decay": FLAGS.weight_decay,
         "architecture_from": architecture and architecture[0],
     })
     os.makedirs(FLAGS.results_dir, exist_ok=True)

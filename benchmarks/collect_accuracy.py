@@ -39,6 +39,8 @@ def groups(runs):
             "" if not teacher else " + self-KD (warm-up snapshot)"
             if teacher == "warmup" else " + KD") + (
             " + shrunk hold" if r.get("shrink_for_hold") else "")
+        if r["method"] == "scratch" and "_from-" in r["name"]:
+            method += " (widths of " + r["name"].split("_from-")[1] + ")"
         grouped[(method, r["metric"], str(target))].append(r)
 
     def order(item):  # one block per budget (parameters first), then method

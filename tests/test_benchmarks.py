@@ -32,6 +32,12 @@ def results(tmp_path_factory):
              "--epochs=2", "--batch_size=16", "--val_size=32",
              "--tflm_samples=0", f"--data_dir={tmp / 'cifar'}",
              f"--results_dir={out}", cwd=tmp)
+    # The widths of another method's run, with another weight decay.
+    _run("accuracy.py", "--method=scratch", "--weight_decay=1e-4",
+         f"--architecture_from={out / 'slimming_params0.94_s0.json'}",
+         "--width=0.0625", "--epochs=2", "--batch_size=16", "--val_size=32",
+         "--tflm_samples=0", f"--data_dir={tmp / 'cifar'}",
+         f"--results_dir={out}", cwd=tmp)
     # Distilled from its own snapshot, taken after the first of 2 epochs.
     _run("accuracy.py", "--teacher=warmup", "--warmup=0.5", "--ramp=0.5",
          "--width=0.0625", "--epochs=2", "--batch_size=16", "--val_size=32",
@@ -61,6 +67,12 @@ def test_every_run_writes_its_json_and_tflite(results):
     assert scratch["target"] == 0 and not scratch["layer_widths"]
     assert scratch["architecture_from"] == str(
         results / "tfprune_params0.94_s0.json")
+    assert scratch["weight_decay"] == 5e-4
+    slimming = json.load(open(results / "slimming_params0.94_s0.json"))
+    other = json.load(
+        open(results / "scratch_params0.94_s0_from-slimming.json"))
+    assert other["after"] == slimming["after"]
+    assert other["weight_decay"] == 1e-4
 
 
 def test_scratch_needs_the_run_whose_architecture_it_trains(tmp_path):
@@ -79,7 +91,7 @@ def test_collector_writes_the_table_and_plots(results):
     rows = [line for line in text.splitlines() if line.startswith("| ")]
     assert [r.split("|")[1].strip() for r in rows[1:]] == [
         "tfprune", "tfprune + self-KD (warm-up snapshot)", "slimming",
-        "thin", "scratch"]
+        "thin", "scratch", "scratch (widths of slimming)"]
     for name in ("summary.md", "accuracy_vs_removed.png", "widths.png",
                  "epochs.png"):
         assert os.path.getsize(results / name) > 0
