@@ -27,9 +27,10 @@ warm-up over the first epoch to --learning_rate, then cosine decay to 0):
   scratch   the architecture tfprune found, trained from scratch (Liu et
             al. 2019, "Rethinking the value of network pruning"): the layer
             widths of the tfprune run of the same budget and seed (or of
-            --architecture_from), with fresh weights, trained unpruned. It
-            tells the architecture tfprune chose from what pruning during
-            training adds.
+            --architecture_from, named `_from-<method>`: another ranking's
+            widths), with fresh weights, trained unpruned. It tells the
+            architecture a ranking chose from what pruning during training
+            adds.
 
 Writes `<method>_<metric><target>_s<seed>.json` and `.tflite` into
 --results_dir (the training folder with its resumable backup goes to
@@ -102,7 +103,8 @@ flags.DEFINE_string("teacher", None,
 flags.DEFINE_string("architecture_from", None,
                     "scratch: the JSON of the run whose layer widths to "
                     "train from scratch. Default: --results_dir's tfprune "
-                    "run of the same budget and seed.")
+                    "run of the same budget and seed; another run's adds "
+                    "_from-<its method> to the name.")
 flags.DEFINE_string("results_dir", "benchmarks/results/accuracy",
                     "Where the JSON and .tflite go.")
 
