@@ -97,6 +97,32 @@ def test_collector_writes_the_table_and_plots(results):
         assert os.path.getsize(results / name) > 0
 
 
+def test_int8_ties_scores_every_tflite_as_the_run_did(results):
+    _run("int8_ties.py", f"--results_dir={results}",
+         f"--data_dir={results.parent / 'cifar'}", "--val_size=32",
+         cwd=results)
+    rows = {row.split("|")[1].strip(): row.split("|")
+            for row in open(results / "int8_ties.md").read().splitlines()
+            if row.startswith("| ") and not row.startswith("| run ")}
+    tflites = {name[:-len(".tflite")] for name in os.listdir(results)
+               if name.endswith(".tflite")}
+    assert set(rows) == tflites
+    for name, cells in rows.items():
+        run = json.load(open(results / f"{name}.json"))
+        assert cells[4].strip() == f"{run['val_accuracy_int8_litert']:.2%}"
+        assert 0 <= float(cells[5].strip().rstrip("%")) <= 100
+
+
+def test_int8_ties_needs_runs(tmp_path):
+    result = subprocess.run(
+        [sys.executable, os.path.join(REPO, "benchmarks", "int8_ties.py"),
+         f"--results_dir={tmp_path}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    assert f"No <run>.tflite with its <run>.json in {tmp_path}" \
+        in result.stderr
+
+
 def test_zoo_table_rows_prune_with_equal_logits(tmp_path):
     table = _run("zoo.py", "--models=MobileNetV3Small,DenseNet121",
                  cwd=tmp_path)
