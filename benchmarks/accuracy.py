@@ -298,7 +298,8 @@ def main(argv):
     report = train_prune_export(
         model, train, val, work_dir, target=target, metric=FLAGS.metric,
         epochs=FLAGS.epochs, learning_rate=FLAGS.learning_rate,
-        weight_decay=FLAGS.weight_decay, tflm_samples=FLAGS.tflm_samples, verbose=2, **settings)
+        weight_decay=FLAGS.weight_decay, tflm_samples=FLAGS.tflm_samples,
+        verbose=2, **settings)
     import tfprune
 
     reference = tfprune.measure(build(FLAGS.width))
