@@ -40,7 +40,10 @@ def groups(runs):
             if teacher == "warmup" else " + KD") + (
             " + shrunk hold" if r.get("shrink_for_hold") else "")
         if r["method"] == "scratch" and "_from-" in r["name"]:
-            method += " (widths of " + r["name"].split("_from-")[1] + ")"
+            method += " (widths of " + r["name"].split("_from-")[1].split(
+                "_")[0] + ")"
+        if r.get("weight_decay", 5e-4) != 5e-4:
+            method += f", weight decay {r['weight_decay']:g}"
         grouped[(method, r["metric"], str(target))].append(r)
 
     def order(item):  # one block per budget (parameters first), then method

@@ -70,7 +70,7 @@ def test_every_run_writes_its_json_and_tflite(results):
     assert scratch["weight_decay"] == 5e-4
     slimming = json.load(open(results / "slimming_params0.94_s0.json"))
     other = json.load(
-        open(results / "scratch_params0.94_s0_from-slimming.json"))
+        open(results / "scratch_params0.94_s0_from-slimming_wd0.0001.json"))
     assert other["after"] == slimming["after"]
     assert other["weight_decay"] == 1e-4
 
@@ -85,13 +85,24 @@ def test_scratch_needs_the_run_whose_architecture_it_trains(tmp_path):
     assert not os.listdir(tmp_path)
 
 
+def test_negative_weight_decay_is_refused_before_training(tmp_path):
+    result = subprocess.run(
+        [sys.executable, os.path.join(REPO, "benchmarks", "accuracy.py"),
+         "--weight_decay=-1", f"--results_dir={tmp_path}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    assert "--weight_decay=-1: -1.0 is not a non-negative number" \
+        in result.stderr
+    assert not os.listdir(tmp_path)
+
+
 def test_collector_writes_the_table_and_plots(results):
     text = _run("collect_accuracy.py", f"--results_dir={results}",
                 cwd=results)
     rows = [line for line in text.splitlines() if line.startswith("| ")]
     assert [r.split("|")[1].strip() for r in rows[1:]] == [
         "tfprune", "tfprune + self-KD (warm-up snapshot)", "slimming",
-        "thin", "scratch", "scratch (widths of slimming)"]
+        "thin", "scratch", "scratch (widths of slimming), weight decay 0.0001"]
     for name in ("summary.md", "accuracy_vs_removed.png", "widths.png",
                  "epochs.png"):
         assert os.path.getsize(results / name) > 0
