@@ -75,7 +75,7 @@ flags.DEFINE_integer("train_limit", 0,
                      "smoke tests).")
 flags.DEFINE_float("learning_rate", 0.1, "Peak SGD learning rate.")
 flags.DEFINE_float("weight_decay", 5e-4, "SGD weight decay, every method "
-                   "(another than 5e-4 adds _wd<value> to the name).",
+                   "(another than the default adds _wd<value> to the name).",
                    lower_bound=0.0)
 flags.DEFINE_float("slimming_l1", 1e-4, "slimming: L1 penalty on gamma.")
 flags.DEFINE_bool("slimming_cost_aware", False,
@@ -270,7 +270,8 @@ def main(argv):
 
     name = run_name() + architecture_source() + {
         None: "", "warmup": "_kdwarmup"}.get(FLAGS.teacher, "_kd") + (
-        "" if FLAGS.weight_decay == 5e-4 else f"_wd{FLAGS.weight_decay:g}")
+        "" if FLAGS.weight_decay == FLAGS["weight_decay"].default
+        else f"_wd{FLAGS.weight_decay:g}")
     report_path = os.path.join(FLAGS.results_dir, name + ".json")
     if os.path.exists(report_path):
         print(f"{report_path} exists; skipping.")
