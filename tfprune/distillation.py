@@ -1,9 +1,20 @@
 """Knowledge distillation for pruning: a pruned student learns from a
 teacher's logits (Hinton et al. 2015)."""
 
+import collections
+import math
+import os
+
 import keras
 
 from tfprune.validation import check_positive_int
+
+TEACHER_NAMES = ("initial", "unpruned", "warmup")
+
+Teacher = collections.namedtuple(
+    "Teacher", ["model", "label", "snapshot_epoch"], defaults=(None, None))
+Teacher.__doc__ = """A teacher to distil from: the Keras model, how the report
+names it, and (for a `SnapshotTeacher`) the epoch it is taken at."""
 
 
 def distillation_loss(temperature):
@@ -107,3 +118,90 @@ class SnapshotTeacher(keras.callbacks.Callback):
         distiller.make_train_function(force=True)
         distiller.make_test_function(force=True)
         self.active = True
+
+
+def distiller(teacher, student, temperature=4.0, weight=0.5):
+    """A built `keras.distillation.Distiller`: loss `(1 - weight) *
+    student loss + weight * distillation_loss(temperature)`.
+
+    >>> trainer = tfprune.distillation.distiller(trained, gated)
+    >>> trainer.compile("sgd", keras.losses.SparseCategoricalCrossentropy(
+    ...     from_logits=True))
+    """
+    trainer = keras.distillation.Distiller(
+        teacher=teacher, student=student,
+        distillation_losses=distillation_loss(temperature),
+        student_loss_weight=1.0 - weight)
+    # BackupAndRestore needs a built model.
+    shape = [1 if d is None else d for d in student.inputs[0].shape]
+    trainer(keras.ops.zeros(shape, student.inputs[0].dtype))
+    return trainer
+
+
+def check_teacher_name(teacher, pruning):
+    """Validates a teacher given by name (one of `TEACHER_NAMES`)."""
+    if teacher not in TEACHER_NAMES:
+        raise ValueError(
+            "`teacher` must be a Keras model, \"initial\" (distil from the "
+            "model as the run starts: a trained model's own weights), "
+            "\"unpruned\" (train an unpruned copy of the model first and "
+            "distil from it) or \"warmup\" (distil from the network's own "
+            f"warm-up snapshot). Received: teacher={teacher!r}")
+    if not pruning:
+        raise ValueError(
+            f"`teacher={teacher!r}` distils a pruned network from an "
+            "unpruned one; without a budget nothing is pruned. Give a "
+            "`target` or a trained teacher model.")
+
+
+def snapshot_epoch(warmup, epochs):
+    """The 0-based epoch whose start `teacher="warmup"` snapshots: the first
+    one in which channels may be removed (every step before it is warm-up).
+    """
+    epoch = math.floor(round(warmup * epochs, 6))
+    if epoch < 1:
+        raise ValueError(
+            "`teacher=\"warmup\"` needs at least one whole warm-up epoch to "
+            f"train the teacher; warmup={warmup} of epochs={epochs} gives "
+            f"{round(warmup * epochs, 6)}. Raise `warmup` or `epochs`.")
+    return epoch
+
+
+def load_teacher(path, model):
+    """The teacher saved at `path`, refused if it is not a model of the
+    same size as `model` (a stale file of another run)."""
+    teacher = keras.models.load_model(path)
+    if teacher.count_params() != model.count_params():
+        raise ValueError(
+            f"{path} holds another model than the one to prune "
+            f"({teacher.count_params()} parameters, against "
+            f"{model.count_params()}), left by an earlier run in the same "
+            "`out_dir`. Remove that folder or choose another `out_dir`.")
+    return teacher
+
+
+def resolve_teacher(teacher, model, gated, pruning, warmup, epochs,
+                    snapshot_path):
+    """The `Teacher` for `teacher` (None, a Keras model, `"initial"` or
+    `"warmup"`) of a run that prunes `gated`, gated from `model`.
+
+    `"initial"` is `model` itself: `tfprune.gate` copies the weights, so
+    training the gated copy leaves it as it was. `"warmup"` is a copy of
+    `gated` that `SnapshotTeacher` fills (or the snapshot an interrupted
+    run saved at `snapshot_path`).
+    """
+    if teacher is None:
+        return None
+    if isinstance(teacher, keras.Model):
+        return Teacher(teacher, teacher.name)
+    check_teacher_name(teacher, pruning)
+    if teacher == "initial":
+        return Teacher(model, f"initial weights of {model.name}")
+    if teacher == "unpruned":
+        raise ValueError("`teacher=\"unpruned\"` is trained by the pipeline "
+                         "(tfprune.pipeline.train_prune_export).")
+    epoch = snapshot_epoch(warmup, epochs)
+    copy = keras.models.load_model(snapshot_path) if os.path.exists(
+        snapshot_path) else keras.models.clone_model(gated)
+    return Teacher(copy, f"warm-up snapshot (start of epoch {epoch + 1})",
+                   epoch)

@@ -1,10 +1,20 @@
-"""One call from an unpruned model to a pruned, shrunk, int8-converted one.
+"""One call from a model to a pruned, shrunk, int8-converted one.
 
-`train_prune_export` is what the recipe scripts run: gate, train with
-`TargetRatio`, shrink, convert to int8 TFLite, evaluate float and int8
-accuracy, and write `model.keras`, `model_int8.tflite` and `report.json`.
+`train_prune_export` is what the recipe scripts run. `Recipe` holds how it
+trains (`Recipe()` from scratch, `Recipe.fine_tune()` from a trained
+model); `PruneRun` carries one run through its steps, each a short method:
+the learning-rate schedule, the pruning callback, the teacher, the
+training (masked, then shrunk for the hold if asked), the export and the
+report.
+
+>>> from tfprune.pipeline import Recipe, train_prune_export
+>>> trained = keras.models.load_model("trained.keras")
+>>> report = train_prune_export(trained, train, val, "runs/ft",
+...                             target=0.5, metric="macs",
+...                             recipe=Recipe.fine_tune(epochs=5))
 """
 
+import dataclasses
 import json
 import math
 import os
@@ -90,37 +100,6 @@ def learning_rate_schedule(peak, steps, warmup_steps, rewind=None):
     return RewoundCosine(schedule, *rewind, end_step=steps)
 
 
-def _compile(student, schedule, weight_decay, distill=None, first_step=0):
-    """Compiles `student` for training (SGD + Nesterov, cross-entropy).
-
-    `distill = (teacher, temperature, weight)` wraps it in a
-    `keras.distillation.Distiller`; `first_step` starts the learning-rate
-    schedule there (to continue a run with a new model). Returns the model
-    to `fit`.
-    """
-    optimizer = keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True,
-                                     weight_decay=weight_decay)
-    trainer = student
-    if distill is not None:
-        teacher, temperature, weight = distill
-        trainer = keras.distillation.Distiller(
-            teacher=teacher, student=student,
-            distillation_losses=distillation.distillation_loss(
-                temperature),
-            student_loss_weight=1.0 - weight)
-        # BackupAndRestore needs a built model.
-        shape = [1 if d is None else d for d in student.inputs[0].shape]
-        trainer(keras.ops.zeros(shape, student.inputs[0].dtype))
-    trainer.compile(
-        optimizer=optimizer,
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"])
-    if first_step:
-        optimizer.build(student.trainable_variables)
-        optimizer.iterations.assign(first_step)
-    return trainer
-
-
 def keras_accuracy(model, data):
     """Top-1 accuracy of a Keras model on a dataset of `(inputs, labels)`."""
     correct = total = 0
@@ -141,303 +120,427 @@ def layer_widths(gated):
     return widths
 
 
-def _check_teacher_name(teacher, pruning):
-    """Validates a teacher given by name: `"unpruned"` or `"warmup"`."""
-    if teacher not in ("unpruned", "warmup"):
-        raise ValueError(
-            "`teacher` must be a Keras model, \"unpruned\" (train an "
-            "unpruned copy of the model first and distil from it) or "
-            "\"warmup\" (distil from the network's own warm-up snapshot). "
-            f"Received: teacher={teacher!r}")
-    if not pruning:
-        raise ValueError(
-            f"`teacher={teacher!r}` distils a pruned network from an "
-            "unpruned one; without a budget nothing is pruned. Give a "
-            "`target` or a trained teacher model.")
+# Chosen by the fine-tune benchmark (README, "Prune a trained model").
+FINE_TUNE_LEARNING_RATE = 0.01
+FINE_TUNE_RAMP = 0.5
 
 
-def _snapshot_epoch(warmup, epochs):
-    """The 0-based epoch whose start `teacher="warmup"` snapshots: the first
-    one in which channels may be removed (every step before it is warm-up).
-    """
-    epoch = math.floor(round(warmup * epochs, 6))
-    if epoch < 1:
-        raise ValueError(
-            "`teacher=\"warmup\"` needs at least one whole warm-up epoch to "
-            f"train the teacher; warmup={warmup} of epochs={epochs} gives "
-            f"{round(warmup * epochs, 6)}. Raise `warmup` or `epochs`.")
-    return epoch
+@dataclasses.dataclass
+class Recipe:
+    """How `train_prune_export` trains: schedule, pruning, distillation.
 
-
-def _unpruned_teacher(model, train, val, out_dir, **recipe):
-    """`teacher="unpruned"`: a fresh copy of `model` (new initial weights)
-    trained without pruning by the same recipe in `out_dir/teacher/`, or
-    the one already there, so that an interrupted run does not train it
-    again. Returns `(teacher, its description for the report)`."""
-    teacher_dir = os.path.join(out_dir, "teacher")
-    path = os.path.join(teacher_dir, "model.keras")
-    if not os.path.exists(path):  # written once its training has ended
-        train_prune_export(keras.models.clone_model(model), train, val,
-                           teacher_dir, target=0, **recipe)
-    teacher = keras.models.load_model(path)
-    if teacher.count_params() != model.count_params():
-        raise ValueError(
-            f"{path} holds another model than the one to prune "
-            f"({teacher.count_params()} parameters, against "
-            f"{model.count_params()}), left by an earlier run in the same "
-            "`out_dir`. Remove that folder or choose another `out_dir`.")
-    return teacher, (
-        f"unpruned {teacher.name} trained first in {teacher_dir} "
-        f"({keras_accuracy(teacher, val):.2%} validation accuracy)")
-
-
-def train_prune_export(model, train, val, out_dir, target=0.94,
-                       metric="params", epochs=30, learning_rate=0.1,
-                       weight_decay=5e-4, tflm_samples=200,
-                       calibration_samples=200, verbose="auto",
-                       importance="scores", warmup=0.1, ramp=0.6,
-                       lr_warmup_epochs=1, prune_options=None, teacher=None,
-                       distill_temperature=4.0, distill_weight=0.5,
-                       shrink_for_hold=False, lr_rewind=None, callbacks=(),
-                       flash_bytes=None,
-                       arena_bytes=None, latency_ms=None, latency_table=None):
-    """Trains `model` with pruning to `target`, then shrinks and exports it.
-
-    Args:
-        model: an unpruned Keras model with one input and logits output.
-        train: a batched `tf.data.Dataset` of `(inputs, labels)`.
-        val: a batched `tf.data.Dataset` of `(inputs, labels)`.
-        out_dir: where `model.keras`, `model_int8.tflite`, `report.json`
-            (and, while training, a `backup/` to resume from) are written.
-        target: fraction of `metric` to remove; 0 trains without pruning
-            (the unpruned baseline).
-        metric: `"params"`, `"macs"` or `"channels"`.
+    Attributes:
         epochs: training epochs (warm-up, ramp and hold included).
-        learning_rate: peak SGD learning rate, reached linearly over
-            `lr_warmup_epochs`, then cosine decay to 0.
+        learning_rate: peak SGD (Nesterov) learning rate, reached linearly
+            over `lr_warmup_epochs`, then cosine decay to 0.
         weight_decay: SGD weight decay.
-        tflm_samples: validation examples to run in the TFLite Micro
-            interpreter (slow reference kernels); 0 skips it.
-        calibration_samples: examples for int8 calibration.
-        verbose: Keras `fit` verbosity.
-        importance, warmup, ramp: passed to `tfprune.TargetRatio`.
         lr_warmup_epochs: epochs of linear learning-rate warm-up.
+        lr_rewind: from the first epoch that starts with the final masks,
+            the learning rate goes back to its value at this fraction of
+            training (before `warmup + ramp`) and decays to 0 by the end
+            (`RewoundCosine`). None: the schedule runs on.
+        warmup, ramp, importance: passed to `tfprune.TargetRatio`.
         prune_options: more keyword arguments for `tfprune.TargetRatio`
             (its BatchNormalization re-estimation uses `train` unless
             `calibration_data` is given).
-        teacher: optional trained Keras model with the same inputs and
-            logits: knowledge distillation (`keras.distillation`), the loss
-            becomes `(1 - distill_weight) * cross-entropy + distill_weight
-            * T^2 * KL(teacher / T || student / T)` with `T =
-            distill_temperature`. `"unpruned"`: first train a copy of
-            `model` (new initial weights) without pruning, by the same
-            recipe and `callbacks`, in `out_dir/teacher/` (its own
-            `model.keras`, `.tflite` and `report.json`: the unpruned
-            baseline), then distil from it; twice the training time, and a
-            rerun reuses a teacher already trained there. `"warmup"`: the
-            teacher is the network itself at the end of the warm-up, before
-            any channel is removed (`tfprune.SnapshotTeacher`; needs a whole
-            warm-up epoch); distillation starts there. A weak teacher holds
-            the student back: after the default 3 of 30 warm-up epochs on
-            CIFAR-10 it cost 6.5 points (README); prefer a trained teacher.
+        teacher: a trained Keras model with the same inputs and logits to
+            distil from (loss `(1 - distill_weight) * cross-entropy +
+            distill_weight * T^2 * KL` at `T = distill_temperature`), or a
+            name: `"initial"`, the model as the run starts (a trained
+            model's own weights, free); `"unpruned"`, a copy of the model
+            with new weights trained first without pruning by the same
+            recipe in `out_dir/teacher/` (reused by a rerun); `"warmup"`,
+            the network's own snapshot at the end of the warm-up
+            (`tfprune.SnapshotTeacher`; weak after a short warm-up, see
+            README).
         shrink_for_hold: once the masks are final, train the shrunk model
-            (fewer MACs, faster steps) for the hold epochs instead of the
-            masked full-width one. The optimizer restarts (same
-            learning-rate schedule, new momentum).
-        lr_rewind: learning-rate rewinding: from the first epoch that
-            starts with the final masks (the one `shrink_for_hold` would
-            shrink at), the learning rate goes back to the one it had at
-            this fraction of training (before `warmup + ramp`) and decays
-            to 0 by the end (`RewoundCosine`). Default None: the schedule
-            runs on.
+            (fewer MACs) for the hold epochs instead of the masked one (the
+            optimizer restarts: same schedule, new momentum).
         callbacks: more Keras callbacks for training, e.g. the
-            `tfprune.EpochShuffle` that ordered `train` (so that a resumed
-            run sees the same batches as an uninterrupted one).
-        flash_bytes, arena_bytes: instead of `target`, the largest
-            allowed size in bytes of the exported int8 `.tflite` and of its
-            TFLite Micro tensor arena (`tfprune.TargetRatio`'s budgets).
-        latency_ms, latency_table: instead of (or with) those, the longest
-            allowed inference time as a `tfprune.LatencyTable` predicts it.
+            `tfprune.EpochShuffle` that ordered `train`.
+        tflm_samples: validation examples run in the TFLite Micro
+            interpreter (slow reference kernels); 0 skips it.
+        calibration_samples: examples for int8 calibration.
+        verbose: Keras `fit` verbosity.
 
-    Returns:
-        The report, a dict (also written to `report.json`).
+    Example:
+
+    >>> Recipe(epochs=30)                   # from scratch, the paper's way
+    >>> Recipe.fine_tune(epochs=5)          # a trained model
     """
-    started = time.time()
+
+    epochs: int = 30
+    learning_rate: float = 0.1
+    weight_decay: float = 5e-4
+    lr_warmup_epochs: float = 1
+    lr_rewind: float = None
+    warmup: float = 0.1
+    ramp: float = 0.6
+    importance: str = "scores"
+    prune_options: dict = None
+    teacher: object = None
+    distill_temperature: float = 4.0
+    distill_weight: float = 0.5
+    shrink_for_hold: bool = False
+    callbacks: tuple = ()
+    tflm_samples: int = 200
+    calibration_samples: int = 200
+    verbose: object = "auto"
+
+    @classmethod
+    def fine_tune(cls, epochs=5, **changes):
+        """The settings for a model that is already trained: no warm-up of
+        the masks or of the learning rate, a peak learning rate of
+        `FINE_TUNE_LEARNING_RATE` (0.01) decaying to 0, and the ratio
+        ramped over the first `FINE_TUNE_RAMP` (half) of the run, then
+        held. `changes` override any field."""
+        settings = {"epochs": epochs, "learning_rate": FINE_TUNE_LEARNING_RATE,
+                    "lr_warmup_epochs": 0, "warmup": 0.0,
+                    "ramp": FINE_TUNE_RAMP}
+        settings.update(changes)
+        return cls(**settings)
+
+    def hold_start(self):
+        """The first (0-based) epoch that starts with the final masks."""
+        return min(self.epochs,
+                   math.ceil(round((self.warmup + self.ramp) * self.epochs,
+                                   6)))
+
+    def check_rewind(self, pruning, target):
+        """Validates `lr_rewind` against the budget and the schedule."""
+        rewind = self.lr_rewind
+        if rewind is None:
+            return
+        if not pruning:
+            raise ValueError(
+                "`lr_rewind` rewinds the learning rate for the hold of a "
+                "pruned run; without a budget there is none. Received: "
+                f"target={target!r}, lr_rewind={rewind!r}")
+        check_fraction("lr_rewind", rewind)
+        if rewind >= self.warmup + self.ramp:
+            raise ValueError(
+                "`lr_rewind` must be a fraction of training before the hold "
+                f"(0 <= lr_rewind < warmup + ramp = "
+                f"{self.warmup + self.ramp}). Received: lr_rewind={rewind!r}")
+        if self.hold_start() >= self.epochs:
+            raise ValueError(
+                "`lr_rewind` needs hold epochs, and warmup + ramp = "
+                f"{self.warmup + self.ramp} leaves none of the {self.epochs} "
+                "epochs. Lower `ramp`.")
+
+
+def _steps_per_epoch(train):
+    steps = int(train.cardinality())
+    if steps == 0:
+        raise ValueError("`train` is empty: it has no batches.")
+    if steps < 0:
+        raise ValueError(
+            "`train` must have a known number of batches (it sets the "
+            "learning-rate and pruning schedules); apply "
+            "tf.data.experimental.assert_cardinality(n) to it.")
+    return steps
+
+
+def budget_of(target=0.94, metric="params", flash_bytes=None,
+              arena_bytes=None, latency_ms=None, latency_table=None):
+    """`TargetRatio` keyword arguments for a budget; `{}` for none.
+
+    `target` is a fraction of `metric` to remove (0: no pruning), or a
+    dict `{metric: fraction}` to meet several at once; the device limits
+    replace it (`target` is then ignored).
+    """
     device = {k: v for k, v in (("flash_bytes", flash_bytes),
                                 ("arena_bytes", arena_bytes),
                                 ("latency_ms", latency_ms)) if v}
     if latency_ms:
         device["latency_table"] = latency_table
-    if device and shrink_for_hold:
-        raise ValueError(
-            "`shrink_for_hold` is not supported with device budgets yet; "
-            "train the masked model through the hold (the default).")
-    pruning = target > 0 or bool(device)
-    net = gate(model) if pruning else model
-    steps_per_epoch = int(train.cardinality())
-    if steps_per_epoch == 0:
-        raise ValueError("`train` is empty: it has no batches.")
-    if steps_per_epoch < 0:
-        raise ValueError(
-            "`train` must have a known number of batches (it sets the "
-            "learning-rate and pruning schedules); apply "
-            "tf.data.experimental.assert_cardinality(n) to it.")
-    steps = epochs * steps_per_epoch
-    # The first epoch that starts with the final masks.
-    masks_final = min(epochs, math.ceil(round((warmup + ramp) * epochs, 6)))
-    rewind = None
-    if lr_rewind is not None:
-        if not pruning:
-            raise ValueError(
-                "`lr_rewind` rewinds the learning rate for the hold of a "
-                "pruned run; without a budget there is none. Received: "
-                f"target={target!r}, lr_rewind={lr_rewind!r}")
-        check_fraction("lr_rewind", lr_rewind)
-        if lr_rewind >= warmup + ramp:
-            raise ValueError(
-                "`lr_rewind` must be a fraction of training before the hold "
-                f"(0 <= lr_rewind < warmup + ramp = {warmup + ramp}). "
-                f"Received: lr_rewind={lr_rewind!r}")
-        if masks_final >= epochs:
-            raise ValueError(
-                "`lr_rewind` needs hold epochs, and warmup + ramp = "
-                f"{warmup + ramp} leaves none of the {epochs} epochs. Lower "
-                "`ramp`.")
-        rewind = (masks_final * steps_per_epoch,
-                  int(lr_rewind * steps))
-    schedule = learning_rate_schedule(learning_rate, steps,
-                                      int(lr_warmup_epochs * steps_per_epoch),
-                                      rewind)
-    prune = None
-    if pruning:  # made here so that a bad budget fails before any training
-        options = {"calibration_data": train, **(prune_options or {})}
-        budget = device or {"ratio": target, "metric": metric}
-        prune = TargetRatio(**budget, warmup=warmup, ramp=ramp,
-                            importance=importance, verbose=1, **options)
-    snapshot_epoch = teacher_label = None
-    if isinstance(teacher, str):
-        _check_teacher_name(teacher, pruning)
-    if teacher == "warmup":
-        snapshot_epoch = _snapshot_epoch(warmup, epochs)
-        teacher_label = (
-            f"warm-up snapshot (start of epoch {snapshot_epoch + 1})")
-        teacher_path = os.path.join(out_dir, "teacher.keras")
-        teacher = keras.models.load_model(teacher_path) if os.path.exists(
-            teacher_path) else keras.models.clone_model(net)
-    elif teacher == "unpruned":
-        teacher, teacher_label = _unpruned_teacher(
-            model, train, val, out_dir, epochs=epochs,
-            learning_rate=learning_rate, weight_decay=weight_decay,
-            tflm_samples=0, calibration_samples=calibration_samples,
-            verbose=verbose, lr_warmup_epochs=lr_warmup_epochs,
-            callbacks=callbacks)
-    distill = None if teacher is None else (
-        teacher, distill_temperature, distill_weight)
+    if device:
+        return device
+    if isinstance(target, dict):
+        return {"ratio": dict(target)}
+    return {"ratio": target, "metric": metric} if target > 0 else {}
 
-    def compiled(student, first_step=0):
-        return _compile(student, schedule, weight_decay, distill, first_step)
 
-    hold_epoch = masks_final if pruning and shrink_for_hold else epochs
-    extra = list(callbacks)
-    # double_checkpoint: a kill while the backup is written falls back to
-    # the previous one.
-    callbacks = [*extra, keras.callbacks.BackupAndRestore(
-        os.path.join(out_dir, "backup"), double_checkpoint=True),
-        EpochTimer()]
-    stage_one = os.path.join(out_dir, "masked.keras")
-    histories = []
-    if pruning and hold_epoch < epochs and os.path.exists(stage_one):
-        net = keras.models.load_model(stage_one)  # resumed after stage one
-    else:
+class PruneRun:
+    """One `train_prune_export` run: its steps, in order, in `run()`.
+
+    A subclass replaces one step (e.g. `teacher` or `export`) without
+    touching the others.
+    """
+
+    def __init__(self, model, train, val, out_dir, recipe, target=0.94,
+                 metric="params", **device):
+        self.model, self.train, self.val = model, train, val
+        self.out_dir, self.recipe = out_dir, recipe
+        self.target, self.metric = target, metric
+        self.budget = budget = budget_of(target, metric, **device)
+        self.pruning = bool(budget)
+        if budget and recipe.shrink_for_hold and "ratio" not in budget:
+            raise ValueError(
+                "`shrink_for_hold` is not supported with device budgets yet; "
+                "train the masked model through the hold (the default).")
+        self.steps_per_epoch = _steps_per_epoch(train)
+        recipe.check_rewind(self.pruning, target)
+        self.hold_epoch = recipe.hold_start() if (
+            self.pruning and recipe.shrink_for_hold) else recipe.epochs
+
+    def learning_rate(self):
+        """The learning-rate schedule over the whole run."""
+        r, steps = self.recipe, self.recipe.epochs * self.steps_per_epoch
+        rewind = None if r.lr_rewind is None else (
+            r.hold_start() * self.steps_per_epoch, int(r.lr_rewind * steps))
+        return learning_rate_schedule(
+            r.learning_rate, steps,
+            int(r.lr_warmup_epochs * self.steps_per_epoch), rewind)
+
+    def pruning_callback(self):
+        """The `TargetRatio` (None without a budget); made before any
+        training so that a bad budget fails first."""
+        if not self.pruning:
+            return None
+        r = self.recipe
+        options = {"calibration_data": self.train, **(r.prune_options or {})}
+        return TargetRatio(**self.budget, warmup=r.warmup, ramp=r.ramp,
+                           importance=r.importance, verbose=1, **options)
+
+    def teacher(self, net):
+        """The `distillation.Teacher` of the gated `net` (None without
+        distillation)."""
+        teacher = self.recipe.teacher
+        if teacher == "unpruned":
+            distillation.check_teacher_name(teacher, self.pruning)
+            return self._unpruned_teacher()
+        return distillation.resolve_teacher(
+            teacher, self.model, net, self.pruning, self.recipe.warmup,
+            self.recipe.epochs, os.path.join(self.out_dir, "teacher.keras"))
+
+    def _unpruned_teacher(self):
+        """`teacher="unpruned"`: a fresh copy of the model trained without
+        pruning by the same recipe in `out_dir/teacher/`, or the one already
+        there, so that an interrupted run does not train it again."""
+        teacher_dir = os.path.join(self.out_dir, "teacher")
+        path = os.path.join(teacher_dir, "model.keras")
+        if not os.path.exists(path):  # written once its training has ended
+            recipe = dataclasses.replace(self.recipe, tflm_samples=0,
+                                         teacher=None, lr_rewind=None,
+                                         shrink_for_hold=False)
+            PruneRun(keras.models.clone_model(self.model), self.train,
+                     self.val, teacher_dir, recipe, target=0).run()
+        teacher = distillation.load_teacher(path, self.model)
+        return distillation.Teacher(teacher, (
+            f"unpruned {teacher.name} trained first in {teacher_dir} "
+            f"({keras_accuracy(teacher, self.val):.2%} validation "
+            "accuracy)"))
+
+    def compiled(self, student, schedule, teacher, first_step=0,
+                 distill_weight=None):
+        """`student` compiled for training (SGD + Nesterov, cross-entropy),
+        in a `keras.distillation.Distiller` when there is a teacher;
+        `first_step` starts the learning-rate schedule there."""
+        r = self.recipe
+        optimizer = keras.optimizers.SGD(schedule, momentum=0.9,
+                                         nesterov=True,
+                                         weight_decay=r.weight_decay)
+        trainer = student if teacher is None else distillation.distiller(
+            teacher.model, student, r.distill_temperature,
+            r.distill_weight if distill_weight is None else distill_weight)
+        trainer.compile(
+            optimizer=optimizer,
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"])
+        if first_step:
+            optimizer.build(student.trainable_variables)
+            optimizer.iterations.assign(first_step)
+        return trainer
+
+    def _callbacks(self, backup):
+        # double_checkpoint: a kill while the backup is written falls back
+        # to the previous one.
+        return [*self.recipe.callbacks, keras.callbacks.BackupAndRestore(
+            os.path.join(self.out_dir, backup), double_checkpoint=True),
+            EpochTimer()]
+
+    def train_masked(self, net, schedule, prune, teacher):
+        """Trains the gated (or, without a budget, plain) `net` up to the
+        hold epoch. Returns its history."""
+        callbacks = self._callbacks("backup")
         if prune is not None:
             callbacks.append(prune)
-        if hold_epoch < epochs:
-            callbacks.append(StopAfterEpoch(hold_epoch - 1))
-        if snapshot_epoch is None:
-            trainer = compiled(net)
+        if self.hold_epoch < self.recipe.epochs:
+            callbacks.append(StopAfterEpoch(self.hold_epoch - 1))
+        if teacher is None or teacher.snapshot_epoch is None:
+            trainer = self.compiled(net, schedule, teacher)
         else:  # no distillation until the snapshot is taken
-            trainer = _compile(net, schedule, weight_decay,
-                               (teacher, distill_temperature, 0.0))
+            trainer = self.compiled(net, schedule, teacher, distill_weight=0)
             callbacks.append(distillation.SnapshotTeacher(
-                snapshot_epoch, distill_weight))
-        histories.append(trainer.fit(
-            train, epochs=epochs, validation_data=val, callbacks=callbacks,
-            verbose=verbose).history)
-        if hold_epoch < epochs:
-            if snapshot_epoch is not None:
-                write_atomically(teacher_path, teacher.save)
-            write_atomically(stage_one, net.save)
-    if hold_epoch < epochs:
-        net_ratio = 1 - measure(net)[metric] / measure(model)[metric]
+                teacher.snapshot_epoch, self.recipe.distill_weight))
+        return trainer.fit(self.train, epochs=self.recipe.epochs,
+                           validation_data=self.val, callbacks=callbacks,
+                           verbose=self.recipe.verbose).history
+
+    def train_hold(self, net, schedule, teacher):
+        """Trains the shrunk `net` for the hold epochs. Returns `(small,
+        history)`."""
+        ratio = {m: 1 - measure(net)[m] / measure(self.model)[m]
+                 for m in self._metrics()}
         small = shrink(net)
-        history = compiled(small, hold_epoch * steps_per_epoch).fit(
-            train, epochs=epochs, initial_epoch=hold_epoch,
-            validation_data=val, verbose=verbose, callbacks=[
-                *extra, keras.callbacks.BackupAndRestore(
-                    os.path.join(out_dir, "backup_hold"),
-                    double_checkpoint=True),
-                EpochTimer()]).history
-        history["pruned_" + metric] = [net_ratio] * len(history["loss"])
-        histories.append(history)
-    history = {k: sum((h.get(k, []) for h in histories), [])
-               for k in histories[0]} if histories else {}
-    if hold_epoch == epochs:
-        small = shrink(net) if pruning else net
-    os.makedirs(out_dir, exist_ok=True)
-    # Saved before the int8 steps, so that a failure there loses nothing.
-    write_atomically(os.path.join(out_dir, "model.keras"), small.save)
-    float_accuracy = keras_accuracy(small, val)
-    tflite = convert.to_tflite(small, representative=val,
-                               num_samples=calibration_samples)
-    write_atomically(os.path.join(out_dir, "model_int8.tflite"),
-                     _write_bytes(tflite))
-    int8_accuracy = convert.evaluate_tflite(tflite, val, small)
-    tflm_accuracy = None
-    if tflm_samples:
-        tflm_accuracy = convert.evaluate_tflite(
-            tflite, val, small, runtime="tflm", limit=tflm_samples)
-    before, after = measure(model), measure(small)
-    report = {
-        "model": model.name,
-        "target": target,
-        "metric": metric,
-        "flash_bytes": flash_bytes,
-        "arena_bytes": arena_bytes,
-        "latency_ms": latency_ms,
-        "latency_table": None if latency_table is None else
-        latency_table.get_config(),
-        "importance": importance,
-        "schedule": {"warmup": warmup, "ramp": ramp,
-                     "learning_rate": learning_rate,
-                     "lr_warmup_epochs": lr_warmup_epochs,
-                     "lr_rewind": lr_rewind},
-        "prune_options": {k: v for k, v in (prune_options or {}).items()
-                          if k != "calibration_data"},
-        "distillation": None if teacher is None else {
-            "teacher": teacher_label or teacher.name,
-            "temperature": distill_temperature,
-            "weight": distill_weight},
-        "epochs": epochs,
-        "before": before,
-        "after": after,
-        "removed": {m: 1 - after[m] / before[m] for m in before},
-        "layer_widths": layer_widths(net) if pruning else {},
-        "val_accuracy_float": float_accuracy,
-        "val_accuracy_int8_litert": int8_accuracy,
-        "val_accuracy_int8_tflm": tflm_accuracy,
-        "tflm_samples": tflm_samples,
-        "tflite_bytes": len(tflite),
-        "tflm_arena_bytes": convert.tflm_arena_bytes(tflite),
-        "tflite_ops": convert.model_ops(tflite),
-        "shrink_for_hold": hold_epoch < epochs,
-        "history": {k: [float(v) for v in vals]
-                    for k, vals in history.items()},
-        "seconds": time.time() - started,
-    }
-    write_atomically(
-        os.path.join(out_dir, "report.json"),
-        _write_bytes(json.dumps(report, indent=2, default=_json).encode()))
-    return report
+        history = self.compiled(
+            small, schedule, teacher,
+            self.hold_epoch * self.steps_per_epoch).fit(
+                self.train, epochs=self.recipe.epochs,
+                initial_epoch=self.hold_epoch, validation_data=self.val,
+                verbose=self.recipe.verbose,
+                callbacks=self._callbacks("backup_hold")).history
+        for metric, value in ratio.items():
+            history["pruned_" + metric] = [value] * len(history["loss"])
+        return small, history
+
+    def _metrics(self):
+        ratio = self.budget.get("ratio")
+        return list(ratio) if isinstance(ratio, dict) else [
+            self.budget.get("metric", "params")]
+
+    def train_all(self, net, teacher, prune):
+        """Both training stages (a rerun after stage one resumes in the
+        hold). Returns `(gated or plain net, small model, history)`."""
+        schedule = self.learning_rate()
+        stage_one = os.path.join(self.out_dir, "masked.keras")
+        hold = self.hold_epoch < self.recipe.epochs
+        histories = []
+        if hold and os.path.exists(stage_one):
+            net = keras.models.load_model(stage_one)  # resumed in the hold
+        else:
+            histories.append(self.train_masked(net, schedule, prune, teacher))
+            if hold:
+                if teacher is not None and teacher.snapshot_epoch is not None:
+                    write_atomically(
+                        os.path.join(self.out_dir, "teacher.keras"),
+                        teacher.model.save)
+                write_atomically(stage_one, net.save)
+        if hold:
+            small, history = self.train_hold(net, schedule, teacher)
+            histories.append(history)
+        else:
+            small = shrink(net) if self.pruning else net
+        merged = {k: sum((h.get(k, []) for h in histories), [])
+                  for k in histories[0]} if histories else {}
+        return net, small, merged
+
+    def export(self, small):
+        """Saves `small` (before the int8 steps, so that a failure there
+        loses nothing), converts and scores it. Returns the export's part
+        of the report."""
+        r = self.recipe
+        write_atomically(os.path.join(self.out_dir, "model.keras"),
+                         small.save)
+        float_accuracy = keras_accuracy(small, self.val)
+        tflite = convert.to_tflite(small, representative=self.val,
+                                   num_samples=r.calibration_samples)
+        write_atomically(os.path.join(self.out_dir, "model_int8.tflite"),
+                         _write_bytes(tflite))
+        return {
+            "val_accuracy_float": float_accuracy,
+            "val_accuracy_int8_litert": convert.evaluate_tflite(
+                tflite, self.val, small),
+            "val_accuracy_int8_tflm": convert.evaluate_tflite(
+                tflite, self.val, small, runtime="tflm",
+                limit=r.tflm_samples) if r.tflm_samples else None,
+            "tflm_samples": r.tflm_samples,
+            "tflite_bytes": len(tflite),
+            "tflm_arena_bytes": convert.tflm_arena_bytes(tflite),
+            "tflite_ops": convert.model_ops(tflite),
+        }
+
+    def report(self, net, small, teacher, history, exported):
+        """The run's report (a dict of JSON values)."""
+        r, budget = self.recipe, self.budget
+        before, after = measure(self.model), measure(small)
+        table = budget.get("latency_table")
+        return {
+            "model": self.model.name,
+            "target": self.target,
+            "metric": self.metric,
+            "flash_bytes": budget.get("flash_bytes"),
+            "arena_bytes": budget.get("arena_bytes"),
+            "latency_ms": budget.get("latency_ms"),
+            "latency_table": None if table is None else table.get_config(),
+            "importance": r.importance,
+            "schedule": {"warmup": r.warmup, "ramp": r.ramp,
+                         "learning_rate": r.learning_rate,
+                         "lr_warmup_epochs": r.lr_warmup_epochs,
+                         "lr_rewind": r.lr_rewind},
+            "prune_options": {k: v for k, v in (r.prune_options or {}).items()
+                              if k != "calibration_data"},
+            "distillation": None if teacher is None else {
+                "teacher": teacher.label or teacher.model.name,
+                "temperature": r.distill_temperature,
+                "weight": r.distill_weight},
+            "epochs": r.epochs,
+            "before": before,
+            "after": after,
+            "removed": {m: 1 - after[m] / before[m] for m in before},
+            "layer_widths": layer_widths(net) if self.pruning else {},
+            **exported,
+            "shrink_for_hold": self.hold_epoch < r.epochs,
+            "history": {k: [float(v) for v in vals]
+                        for k, vals in history.items()},
+        }
+
+    def run(self):
+        """Every step; writes `model.keras`, `model_int8.tflite` and
+        `report.json` to `out_dir` and returns the report."""
+        started = time.time()
+        net = gate(self.model) if self.pruning else self.model
+        prune = self.pruning_callback()
+        teacher = self.teacher(net)
+        net, small, history = self.train_all(net, teacher, prune)
+        os.makedirs(self.out_dir, exist_ok=True)
+        report = self.report(net, small, teacher, history, self.export(small))
+        report["seconds"] = time.time() - started
+        write_atomically(
+            os.path.join(self.out_dir, "report.json"),
+            _write_bytes(json.dumps(report, indent=2, default=_json).encode()))
+        return report
+
+
+def train_prune_export(model, train, val, out_dir, target=0.94,
+                       metric="params", flash_bytes=None, arena_bytes=None,
+                       latency_ms=None, latency_table=None, recipe=None,
+                       **settings):
+    """Trains `model` with pruning to a budget, then shrinks and exports it.
+
+    Args:
+        model: a Keras model with one input and logits output: unpruned,
+            freshly built or already trained (then give
+            `recipe=Recipe.fine_tune()`).
+        train: a batched `tf.data.Dataset` of `(inputs, labels)`.
+        val: a batched `tf.data.Dataset` of `(inputs, labels)`.
+        out_dir: where `model.keras`, `model_int8.tflite`, `report.json`
+            (and, while training, a `backup/` to resume from) are written.
+        target: fraction of `metric` to remove (0: train without pruning,
+            the unpruned baseline), or `{metric: fraction}` to meet several
+            at once (e.g. `{"params": 0.941, "macs": 0.762}`).
+        metric: `"params"`, `"macs"` or `"channels"`.
+        flash_bytes, arena_bytes: instead of `target`, the largest size in
+            bytes of the int8 `.tflite` and of its TFLite Micro arena.
+        latency_ms, latency_table: instead of (or with) those, the longest
+            inference time as a `tfprune.LatencyTable` predicts it.
+        recipe: a `Recipe` (default `Recipe()`: from scratch).
+        **settings: `Recipe` fields that override `recipe`'s.
+
+    Returns:
+        The report, a dict (also written to `report.json`).
+    """
+    fields = {f.name for f in dataclasses.fields(Recipe)}
+    unknown = sorted(set(settings) - fields)
+    if unknown:
+        raise TypeError(
+            f"train_prune_export() got unknown settings {unknown}; the "
+            f"Recipe fields are {sorted(fields)}.")
+    recipe = dataclasses.replace(recipe or Recipe(), **settings)
+    return PruneRun(model, train, val, out_dir, recipe, target, metric,
+                    flash_bytes=flash_bytes, arena_bytes=arena_bytes,
+                    latency_ms=latency_ms, latency_table=latency_table).run()
 
 
 def _json(value):
