@@ -40,6 +40,7 @@ runs/accuracy/<results folder name>/). A run whose JSON exists is skipped.
         --data_dir=../shared/datasets/cifar10 --width=0.25 --epochs=30
 """
 
+import dataclasses
 import json
 import os
 import shutil
@@ -49,8 +50,8 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # before TensorFlow
 
 from absl import app, flags  # noqa: E402
 
-METHODS = ("unpruned", "thin", "tfprune", "random", "l1", "slimming", "dcp",
-           "scratch")
+METHODS = ("unpruned", "thin", "tfprune", "random", "l1", "l1oneshot",
+           "slimming", "dcp", "scratch")
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("method", "tfprune", METHODS, "Pruning method.")
 flags.DEFINE_enum("model", "vgg16", ["vgg16", "resnet20", "resnet56",
@@ -73,7 +74,14 @@ flags.DEFINE_integer("batch_size", 128, "Batch size.")
 flags.DEFINE_integer("train_limit", 0,
                      "Use only this many training images (0: all; for "
                      "smoke tests).")
-flags.DEFINE_float("learning_rate", 0.1, "Peak SGD learning rate.")
+flags.DEFINE_string("init_from", None,
+                    "Start from this trained .keras model (the same "
+                    "--model and --width) with the fine-tune recipe "
+                    "(tfprune.pipeline.Recipe.fine_tune: no warm-ups, peak "
+                    "learning rate 0.01, ramp 0.5) instead of training from "
+                    "scratch.")
+flags.DEFINE_float("learning_rate", None, "Peak SGD learning rate (default "
+                   "0.1; with --init_from the fine-tune recipe's).")
 flags.DEFINE_float("weight_decay", 5e-4, "SGD weight decay, every method "
                    "(another than the default adds _wd<value> to the name).",
                    lower_bound=0.0)
@@ -83,8 +91,10 @@ flags.DEFINE_bool("slimming_cost_aware", False,
                   "solver) instead of the published plain threshold.")
 flags.DEFINE_float("oneshot_at", 0.5,
                    "slimming: fraction of training before the pruning.")
-flags.DEFINE_float("warmup", 0.1, "tfprune/random/l1: warm-up fraction.")
-flags.DEFINE_float("ramp", 0.6, "tfprune/random/l1: ramp fraction.")
+flags.DEFINE_float("warmup", None, "tfprune/random/l1: warm-up fraction "
+                   "(default 0.1; with --init_from the fine-tune recipe's).")
+flags.DEFINE_float("ramp", None, "tfprune/random/l1: ramp fraction (default "
+                   "0.6; with --init_from the fine-tune recipe's).")
 flags.DEFINE_integer("tflm_samples", 200,
                      "Validation images scored in the TFLite Micro "
                      "interpreter (0: skip).")
@@ -101,7 +111,8 @@ flags.DEFINE_string("teacher", None,
                     "--epochs; run suffix _kd), or 'warmup' for the "
                     "network's own snapshot at the end of the warm-up "
                     "(suffix _kdwarmup; weak after a short warm-up: it cost "
-                    "6.5 points at the defaults, see README).")
+                    "6.5 points at the defaults, see README), or 'initial' "
+                    "for the --init_from model itself (suffix _kdself).")
 flags.DEFINE_string("architecture_from", None,
                     "scratch: the JSON of the run whose layer widths to "
                     "train from scratch. Default: --results_dir's tfprune "
@@ -201,9 +212,24 @@ def scratch_model(width, path, widths):
     return keras.models.clone_model(tfprune.shrink(gated))
 
 
+def base_recipe():
+    """The `Recipe` every method starts from: from scratch, or the
+    fine-tune recipe with --init_from; the flags given override it."""
+    from tfprune.pipeline import Recipe
+
+    recipe = Recipe.fine_tune(FLAGS.epochs) if FLAGS.init_from \
+        else Recipe(epochs=FLAGS.epochs)
+    changes = {k: FLAGS[k].value for k in ("learning_rate", "warmup", "ramp")
+               if FLAGS[k].value is not None}
+    return dataclasses.replace(
+        recipe, weight_decay=FLAGS.weight_decay,
+        tflm_samples=FLAGS.tflm_samples, verbose=2, **changes)
+
+
 def method_settings():
     """`(width, target, train_prune_export keyword arguments)`."""
-    common = {"warmup": FLAGS.warmup, "ramp": FLAGS.ramp}
+    recipe = base_recipe()
+    common = {"warmup": recipe.warmup, "ramp": recipe.ramp}
     method = FLAGS.method
     if method in ("unpruned", "scratch"):
         return FLAGS.width, 0.0, {}
@@ -212,6 +238,9 @@ def method_settings():
 
         full = tfprune.measure(build(FLAGS.width))[FLAGS.metric]
         return thin_width((1 - FLAGS.target) * full), 0.0, {}
+    if method == "l1oneshot":  # Li et al. 2017: cut once, then fine-tune
+        return FLAGS.width, FLAGS.target, {
+            "importance": "l1", "warmup": common["warmup"], "ramp": 0.0}
     if method in ("tfprune", "random", "l1"):
         importance = {"tfprune": "scores"}.get(method, method)
         device = {"flash_bytes": FLAGS.flash_bytes or None,
@@ -232,6 +261,21 @@ def method_settings():
             "importance": "scores", "warmup": 0.0, "ramp": 0.0,
             "prune_options": {"hold_updates": True, "cost_aware": False}}
     raise ValueError(f"Unknown method {method!r}")
+
+
+def trained_model(path, width):
+    """--init_from: the trained model, refused unless it is --model at
+    --width (the reference the ratios are measured against)."""
+    import keras
+
+    model = keras.models.load_model(path, compile=False)
+    expected = build(width).count_params()
+    if model.count_params() != expected:
+        raise app.UsageError(
+            f"--init_from={path} has {model.count_params():,} parameters; "
+            f"--model={FLAGS.model} --width={width:g} has {expected:,}. Give "
+            "the trained model of the same --model and --width.")
+    return model
 
 
 def gamma_sparsity(strength, until_epoch):
@@ -269,7 +313,8 @@ def main(argv):
     from tfprune.pipeline import train_prune_export, write_atomically
 
     name = run_name() + architecture_source() + {
-        None: "", "warmup": "_kdwarmup"}.get(FLAGS.teacher, "_kd") + (
+        None: "", "warmup": "_kdwarmup", "initial": "_kdself"}.get(
+            FLAGS.teacher, "_kd") + (
         "" if FLAGS.weight_decay == FLAGS["weight_decay"].default
         else f"_wd{FLAGS.weight_decay:g}")
     report_path = os.path.join(FLAGS.results_dir, name + ".json")
@@ -283,16 +328,19 @@ def main(argv):
     train, val = data.cifar10_pipelines(
         FLAGS.data_dir, FLAGS.val_size, FLAGS.batch_size, FLAGS.seed,
         FLAGS.train_limit)
-    model = scratch_model(width, *architecture) if architecture \
-        else build(width)
+    if FLAGS.init_from:
+        model = trained_model(FLAGS.init_from, width)
+    else:
+        model = scratch_model(width, *architecture) if architecture \
+            else build(width)
     if FLAGS.method == "slimming":
         settings["callbacks"] = [gamma_sparsity(
             FLAGS.slimming_l1, round(FLAGS.oneshot_at * FLAGS.epochs))]
     settings["shrink_for_hold"] = FLAGS.shrink_for_hold and target > 0 \
         and not (FLAGS.flash_bytes or FLAGS.arena_bytes)
     if FLAGS.teacher:
-        settings["teacher"] = FLAGS.teacher if FLAGS.teacher == "warmup" \
-            else keras.models.load_model(FLAGS.teacher)
+        settings["teacher"] = FLAGS.teacher if FLAGS.teacher in (
+            "warmup", "initial") else keras.models.load_model(FLAGS.teacher)
     if FLAGS.lr_rewind is not None:
         settings["lr_rewind"] = FLAGS.lr_rewind
     # One work folder per results folder: a 30-epoch run must not resume
@@ -301,9 +349,7 @@ def main(argv):
         os.path.normpath(FLAGS.results_dir)), name)
     report = train_prune_export(
         model, train, val, work_dir, target=target, metric=FLAGS.metric,
-        epochs=FLAGS.epochs, learning_rate=FLAGS.learning_rate,
-        weight_decay=FLAGS.weight_decay, tflm_samples=FLAGS.tflm_samples,
-        verbose=2, **settings)
+        recipe=base_recipe(), **settings)
     import tfprune
 
     reference = tfprune.measure(build(FLAGS.width))
@@ -318,6 +364,7 @@ def main(argv):
         "teacher": FLAGS.teacher,
         "weight_decay": FLAGS.weight_decay,
         "architecture_from": architecture and architecture[0],
+        "init_from": FLAGS.init_from,
     })
     os.makedirs(FLAGS.results_dir, exist_ok=True)
     shutil.copyfile(os.path.join(work_dir, "model_int8.tflite"),

@@ -10,6 +10,14 @@ image/class/label) is read directly; otherwise tensorflow_datasets loads
 cifar10 there (downloading it if needed). The validation split is the last
 --val_size training examples. --target=0 trains the unpruned baseline.
 Paper scale (GPU): --width=1 --epochs=160 --batch_size=128.
+
+Prune a trained model with a short fine-tune instead (the fine-tune recipe,
+tfprune.pipeline.Recipe.fine_tune; README, "Prune a trained model"):
+
+    python recipes/cifar10.py --init_from=runs/vgg_unpruned/model.keras \
+        --metric=macs --target=0.5 --epochs=5 --out_dir=runs/vgg_ft
+
+Several ratios at once: --target=params=0.941,macs=0.762 (every one met).
 """
 
 import os
@@ -36,7 +44,12 @@ def tfprune_models():
 
 flags.DEFINE_enum("model", "vgg16", sorted(MODELS), "Architecture.")
 flags.DEFINE_float("width", 1.0, "Channel width multiplier.")
-flags.DEFINE_float("target", 0.94, "Fraction of --metric to remove (0: none).")
+flags.DEFINE_string("target", "0.94", "Fraction of --metric to remove (0: "
+                    "none), or several at once: params=0.941,macs=0.762.")
+flags.DEFINE_string("init_from", None, "Start from this trained .keras model "
+                    "(its architecture; --model and --width are ignored) "
+                    "with the fine-tune recipe: no warm-ups, peak learning "
+                    "rate 0.01, ramp 0.5, 5 epochs unless given.")
 flags.DEFINE_enum("metric", "params", ["params", "macs", "channels"],
                   "What the target counts.")
 flags.DEFINE_integer("flash_bytes", 0, "Instead of --target: the largest "
@@ -56,7 +69,8 @@ flags.DEFINE_string("latency_table", "tflm",
                     "model on this host (tfprune.profile_latency), or the "
                     "path of a JSON table measured on your device "
                     "(tfprune.LatencyTable.get_config()).")
-flags.DEFINE_integer("epochs", 30, "Training epochs.")
+flags.DEFINE_integer("epochs", None, "Training epochs (default 30; with "
+                     "--init_from 5).")
 flags.DEFINE_enum("importance", "scores", ["scores", "l1", "bn", "random"],
                   "Channel ranking: learned gate scores, filter L1 norm, "
                   "BatchNorm |gamma|, or fixed random values.")
@@ -74,13 +88,17 @@ flags.DEFINE_string("teacher", None,
                     "the time; reused when there); or 'warmup' for the "
                     "network's own snapshot at the end of the warm-up (weak "
                     "after a short warm-up: it cost 6.5 points at the "
-                    "defaults, see README).")
-flags.DEFINE_float("warmup", 0.1, "Fraction of training before pruning.")
-flags.DEFINE_float("ramp", 0.6, "Fraction of training ramping the ratio "
-                   "(0: one-shot pruning, then fine-tuning).")
+                    "defaults, see README); 'initial' for the --init_from "
+                    "model itself (free).")
+flags.DEFINE_float("warmup", None, "Fraction of training before pruning "
+                   "(default 0.1; with --init_from 0).")
+flags.DEFINE_float("ramp", None, "Fraction of training ramping the ratio "
+                   "(0: one-shot pruning, then fine-tuning; default 0.6, "
+                   "with --init_from 0.5).")
 flags.DEFINE_integer("batch_size", 128, "Batch size.")
-flags.DEFINE_float("learning_rate", 0.1, "Peak SGD learning rate (linear warm-up "
-                   "over the first epoch, then cosine decay).")
+flags.DEFINE_float("learning_rate", None, "Peak SGD learning rate (default "
+                   "0.1 after a linear warm-up over the first epoch; with "
+                   "--init_from 0.01 at once), then cosine decay to 0.")
 flags.DEFINE_string("data_dir", None,
                     "TFRecord folder, or tensorflow_datasets data_dir.")
 flags.DEFINE_integer("val_size", 5000, "Training examples held out.")
@@ -113,6 +131,46 @@ def load_latency_table(model):
         return tfprune.LatencyTable.from_config(json.load(f))
 
 
+def parse_target(text):
+    """--target: a fraction, or `metric=fraction,...` (a dict)."""
+    try:
+        if "=" not in text:
+            return float(text)
+        pairs = [item.split("=") for item in text.split(",")]
+        return {metric.strip(): float(value) for metric, value in pairs}
+    except ValueError:
+        raise app.UsageError(
+            "--target must be a fraction (0.94) or metric=fraction pairs "
+            f"(params=0.941,macs=0.762). Received: --target={text!r}"
+        ) from None
+
+
+def recipe():
+    """The fine-tune recipe with --init_from, else the one from scratch;
+    the flags given override it."""
+    from tfprune.pipeline import Recipe
+
+    changes = {k: FLAGS[k].value for k in (
+        "epochs", "learning_rate", "warmup", "ramp")
+        if FLAGS[k].value is not None}
+    if FLAGS.init_from:
+        return Recipe.fine_tune(**changes)
+    return Recipe(**changes)
+
+
+def starting_model():
+    """--init_from's trained model, or a fresh --model at --width."""
+    import keras
+
+    if not FLAGS.init_from:
+        return MODELS[FLAGS.model](FLAGS.width)
+    if not os.path.isfile(FLAGS.init_from):
+        raise app.UsageError(
+            f"--init_from must be a trained .keras file. Received: "
+            f"--init_from={FLAGS.init_from!r} (no such file).")
+    return keras.models.load_model(FLAGS.init_from, compile=False)
+
+
 def main(argv):
     del argv
     import keras
@@ -120,13 +178,14 @@ def main(argv):
     from tfprune import data
     from tfprune.pipeline import print_summary, train_prune_export
 
+    target = parse_target(FLAGS.target)
     keras.utils.set_random_seed(FLAGS.seed)
     train, val = data.cifar10_pipelines(
         FLAGS.data_dir, FLAGS.val_size, FLAGS.batch_size, FLAGS.seed,
         FLAGS.train_limit)
-    model = MODELS[FLAGS.model](FLAGS.width)
+    model = starting_model()
     teacher = FLAGS.teacher
-    if teacher and teacher not in ("unpruned", "warmup"):
+    if teacher and teacher not in ("unpruned", "warmup", "initial"):
         teacher = keras.models.load_model(teacher)
     latency_table = load_latency_table(model) if FLAGS.latency_ms else None
     flash_bytes, arena_bytes = FLAGS.flash_bytes, FLAGS.arena_bytes
@@ -137,10 +196,9 @@ def main(argv):
         flash_bytes = flash_bytes or device.flash_bytes
         arena_bytes = arena_bytes or device.ram_bytes
     report = train_prune_export(
-        model, train, val, FLAGS.out_dir, target=FLAGS.target,
-        metric=FLAGS.metric, epochs=FLAGS.epochs,
-        learning_rate=FLAGS.learning_rate, tflm_samples=FLAGS.tflm_samples,
-        importance=FLAGS.importance, warmup=FLAGS.warmup, ramp=FLAGS.ramp,
+        model, train, val, FLAGS.out_dir, target=target,
+        metric=FLAGS.metric, recipe=recipe(), tflm_samples=FLAGS.tflm_samples,
+        importance=FLAGS.importance,
         prune_options={"seed": FLAGS.seed}, teacher=teacher,
         shrink_for_hold=FLAGS.shrink_for_hold, lr_rewind=FLAGS.lr_rewind,
         flash_bytes=flash_bytes or None, arena_bytes=arena_bytes or None,

@@ -26,6 +26,7 @@ from tfprune.graph import GraphError
 from tfprune.latency import LatencyTable, profile_latency
 from tfprune.rules import ChannelwiseRule, LayerRule, register_rule
 from tfprune.pruning import prune_now
+from tfprune.saliency import gather_saliency
 from tfprune.schedules import RewoundCosine
 from tfprune.solver import BudgetError
 from tfprune.surgery import shrink
@@ -36,7 +37,8 @@ __all__ = [
     "BudgetError", "ChannelGate", "ChannelwiseRule", "Device", "EpochShuffle",
     "ExportError", "GraphError", "LatencyTable", "LayerRule", "RewoundCosine",
     "SnapshotTeacher", "TargetRatio", "coverage", "distillation_loss",
-    "evaluate_tflite", "export", "gate", "get_device", "measure", "models",
+    "evaluate_tflite", "export", "gate", "gather_saliency", "get_device",
+    "measure", "models",
     "profile_latency", "prune_now", "register_device", "register_rule",
     "shrink", "to_tflite",
 ]

@@ -1,5 +1,7 @@
 """`TargetRatio`: prune during `fit` to an exact compression ratio."""
 
+import warnings
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -9,6 +11,7 @@ from tfprune import batchnorm
 from tfprune import budgets
 from tfprune import data as data_lib
 from tfprune import pruning
+from tfprune import saliency
 from tfprune.cost import check_metric
 from tfprune.importance import check_criterion
 from tfprune.latency import LatencyTable
@@ -69,7 +72,10 @@ class TargetRatio(keras.callbacks.Callback):
 
     Args:
         ratio: fraction of `metric` to remove, strictly between 0 and 1
-            (0.94 removes 94% of the parameters).
+            (0.94 removes 94% of the parameters), or a dict `{metric:
+            fraction}` of several to meet at once (`{"params": 0.941,
+            "macs": 0.762}`, the paper's operating point: the schedule
+            ramps their combined cost and every one is met).
         metric: `"params"` (default), `"macs"`, `"channels"` or `"flash"`
             (bytes of the int8 `.tflite`).
         warmup: fraction of training with all channels open. Default 0.1.
@@ -168,13 +174,18 @@ class TargetRatio(keras.callbacks.Callback):
         if isinstance(latency_table, dict):  # from get_config
             latency_table = LatencyTable.from_config(latency_table)
         self.latency_table = latency_table
-        self.target = None if ratio is None else float(ratio)
-        self.ratio = self.target  # with device budgets: set at train begin
+        several = isinstance(ratio, dict)
+        self.target = ratio if ratio is None or several else float(ratio)
+        # With device budgets or several ratios: set at train begin.
+        self.ratio = None if several else self.target
         self.metric = metric
-        self._device = any(v is not None for v in device.values())
+        # Several limits at once: the solver meets their combined cost.
+        self._device = several or any(v is not None
+                                      for v in device.values())
         # What `pruned_<name>` logs: the metric, or the combined budget.
         named = [budgets.DEVICE_METRICS.get(k, "latency")
                  for k, v in device.items() if v is not None] + (
+                     list(ratio) if several else
                      [metric] if ratio is not None else [])
         self._log_name = named[0] if len(named) == 1 else "budget"
         self.warmup = float(warmup)
@@ -296,7 +307,27 @@ class TargetRatio(keras.callbacks.Callback):
             self._plan.fold_saliency(step - last, self.saliency_decay)
         self._last_fold = step
 
+    def _prime_scores(self):
+        """Before a first cut with empty scores (a trained model gated just
+        now, no warm-up): measures the saliency on the calibration data."""
+        data = self.calibration_data
+        spec = None if data is None else data.element_spec
+        if isinstance(spec, tuple) and len(spec) >= 2:  # labelled
+            saliency.gather_saliency(self.model, data,
+                                     self.calibration_steps)
+            _print(f"TargetRatio: measured the channels' saliency on "
+                   f"{self.calibration_steps} batches before the first cut")
+            return
+        warnings.warn(
+            "TargetRatio: the first cut comes before any saliency was "
+            "gathered (no warm-up), so channels rank as ties. Give labelled "
+            "`calibration_data` (the training set) to measure it first, a "
+            "warm-up, or importance='l1'.", stacklevel=2)
+
     def _apply(self, ratio, exact=True):
+        if self.importance == "scores" and (ratio > 0 or self._device) \
+                and saliency.scores_are_empty(self._gated()):
+            self._prime_scores()
         if exact and self._device:  # checked by converting the model
             budgets.fit(self._plan)
             self.ratio = self._plan.fitting_ratio()

@@ -1,22 +1,57 @@
 """Setting the masks of a gated model so that it meets a cost budget."""
 
+import warnings
+
 import numpy as np
 
 from tfprune import budgets
 from tfprune import cost as cost_lib
 from tfprune import importance as importance_lib
+from tfprune import saliency
 from tfprune import solver
 from tfprune.graph import ChannelGraph, GraphError
 from tfprune.validation import check_positive_int
 
 
-def check_ratio(ratio):
+RATIO_METRICS = ("params", "macs", "channels")  # what a dict ratio takes
+
+
+def check_ratio(ratio, name="ratio"):
+    """Validates a fraction to remove, or a dict `{metric: fraction}` of
+    several to meet at once."""
+    if isinstance(ratio, dict):
+        if not ratio:
+            raise ValueError(f"`{name}` is an empty dict: give at least one "
+                             "{metric: fraction to remove}.")
+        for metric, value in ratio.items():
+            if metric not in RATIO_METRICS:
+                raise ValueError(
+                    f"`{name}` as a dict maps metrics {RATIO_METRICS} to "
+                    f"fractions; for device sizes use flash_bytes / "
+                    f"arena_bytes. Received: {name}={ratio!r}")
+            check_ratio(value, f"{name}[{metric!r}]")
+        return
     if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) \
             or not 0 < ratio < 1:
         raise ValueError(
-            "`ratio` is the fraction of the cost to remove and must be "
-            f"strictly between 0 and 1. Received: ratio={ratio!r}"
+            f"`{name}` is the fraction of the cost to remove and must be "
+            f"strictly between 0 and 1. Received: {name}={ratio!r}"
         )
+
+
+def ratio_limits(gated, ratio, metric="params"):
+    """`{metric: largest allowed cost}` for a ratio (or dict of ratios) of
+    the gated model's full cost."""
+    check_ratio(ratio)
+    ratios = ratio if isinstance(ratio, dict) else {metric: ratio}
+    graph = ChannelGraph(gated)
+    sizes = [g.size for g in graph.groups]
+    limits = {}
+    for name, value in ratios.items():
+        cost_lib.check_metric(name)
+        limits[name] = (1.0 - value) * cost_lib.cost_polynomial(
+            graph, name)(sizes)
+    return limits
 
 
 class BudgetPlan:
@@ -155,16 +190,11 @@ def limits_for(gated, ratio=None, metric="params", flash_bytes=None,
                 f"({latency_table.ms_fixed:.3g} ms), which pruning channels "
                 "does not remove.")
         limits["latency"] = latency_ms
-    if not limits:
+    if not limits and not isinstance(ratio, dict):
         check_ratio(ratio)
         return None
     if ratio is not None:
-        check_ratio(ratio)
-        cost_lib.check_metric(metric)
-        graph = ChannelGraph(gated)
-        full = cost_lib.cost_polynomial(graph, metric)(
-            [g.size for g in graph.groups])
-        limits[metric] = (1.0 - ratio) * full
+        limits.update(ratio_limits(gated, ratio, metric))
     return limits
 
 
@@ -179,9 +209,11 @@ def prune_now(gated, ratio=None, metric="params", round_to=1, min_channels=1,
 
     Args:
         gated: a model returned by `tfprune.gate`.
-        ratio: fraction of the cost to remove, strictly between 0 and 1;
-            optional when a device budget is given (then it is one more
-            budget).
+        ratio: fraction of the cost to remove, strictly between 0 and 1,
+            or a dict `{metric: fraction}` to meet several at once (e.g.
+            `{"params": 0.941, "macs": 0.762}`, the paper's operating
+            point); optional when a device budget is given (then it is one
+            more budget).
         metric: `"params"`, `"macs"`, `"channels"`, `"flash"` (bytes of
             the int8 `.tflite`) or `"arena"` (TFLite Micro arena bytes).
         round_to: kept channel counts are multiples of this.
@@ -200,8 +232,12 @@ def prune_now(gated, ratio=None, metric="params", round_to=1, min_channels=1,
             `tfprune.profile_latency`; not checked by timing).
 
     Returns:
-        The fraction of `metric` actually removed; with device budgets, of
-        the tightest budget's cost.
+        The fraction of `metric` actually removed; with device budgets or
+        several ratios, of the tightest budget's cost.
+
+    A channel ranking by `importance="scores"` needs saliency: right after
+    `tfprune.gate` the scores are all zero and channels rank as ties (a
+    warning says so); call `tfprune.gather_saliency(gated, data)` first.
 
     Example:
 
@@ -213,6 +249,12 @@ def prune_now(gated, ratio=None, metric="params", round_to=1, min_channels=1,
     """
     limits = limits_for(gated, ratio, metric, flash_bytes, arena_bytes,
                         latency_ms, latency_table)
+    if importance == "scores" and saliency.scores_are_empty(gated):
+        warnings.warn(
+            f"tfprune.prune_now: the gates of '{gated.name}' have gathered "
+            "no saliency yet (all scores are 0), so channels rank as ties. "
+            "Call tfprune.gather_saliency(gated, labelled_data) first, or "
+            "pass importance='l1'.", stacklevel=2)
     if limits is None:
         return BudgetPlan(gated, metric, round_to, min_channels,
                           importance).apply(ratio)

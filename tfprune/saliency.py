@@ -1,0 +1,112 @@
+"""Measuring channel saliency on data before the first cut.
+
+A freshly gated model has all-zero scores: a cut made then (`prune_now`
+right after `gate`, or a one-shot `TargetRatio` at the first step of a
+fine-tune) ranks ties. `gather_saliency` runs a few labelled batches
+forward and backward, without changing any weight, so that the gates'
+scores hold each channel's Taylor saliency (see `ChannelGate`) first.
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfprune.batchnorm import batchnorm_layers
+from tfprune.gates import ChannelGate
+from tfprune.validation import check_positive_int
+
+
+def gates_of(model):
+    """The `ChannelGate` layers of a gated model (or a Distiller's
+    student)."""
+    model = getattr(model, "student", model)
+    return [layer for layer in model.layers
+            if isinstance(layer, ChannelGate)]
+
+
+def scores_are_empty(model):
+    """True when no gate of `model` has gathered any saliency yet."""
+    return not any(np.any(keras.ops.convert_to_numpy(g.score))
+                   for g in gates_of(model))
+
+
+def _loss_function(model, loss):
+    if loss is not None:
+        return lambda x, y, y_pred: loss(y, y_pred)
+    if getattr(model, "compiled", False) and hasattr(model, "compute_loss"):
+        return lambda x, y, y_pred: model.compute_loss(
+            x=x, y=y, y_pred=y_pred, training=True)
+    raise ValueError(
+        f"gather_saliency needs a loss: model '{model.name}' is not "
+        "compiled. Compile it, or pass e.g. loss=keras.losses."
+        "SparseCategoricalCrossentropy(from_logits=True).")
+
+
+def _labelled_batches(data, steps):
+    if isinstance(data, tuple) and len(data) == 2:
+        data = tf.data.Dataset.from_tensor_slices(data).batch(32)
+    if not isinstance(data, tf.data.Dataset) or not (
+            isinstance(data.element_spec, tuple)
+            and len(data.element_spec) >= 2):
+        raise ValueError(
+            "gather_saliency measures the loss, so it needs labelled data: "
+            "a batched tf.data.Dataset of (inputs, labels) or a tuple "
+            f"(inputs, labels) of arrays. Received: {type(data).__name__}"
+            + (f" yielding {data.element_spec}"
+               if isinstance(data, tf.data.Dataset) else ""))
+    return iter(data.repeat().take(steps))
+
+
+def gather_saliency(model, data, steps=20, loss=None):
+    """Sets every gate's score to its Taylor saliency on `steps` batches.
+
+    Weights and BatchNormalization statistics are left as they were; any
+    saliency gathered before is replaced.
+
+    Args:
+        model: a gated model (from `tfprune.gate`), or a
+            `keras.distillation.Distiller` whose student is one.
+        data: labelled training data: a batched `tf.data.Dataset` of
+            `(inputs, labels)` or a tuple `(inputs, labels)` of arrays.
+        steps: batches to average. Default 20.
+        loss: `loss(y_true, y_pred)`; default the compiled loss of `model`.
+
+    Returns:
+        The number of gates whose scores were set.
+
+    Example:
+
+    >>> gated = tfprune.gate(trained_model)
+    >>> tfprune.gather_saliency(gated, (x_train, y_train), loss=keras.losses
+    ...     .SparseCategoricalCrossentropy(from_logits=True))
+    13
+    >>> tfprune.prune_now(gated, 0.5, metric="macs")
+    """
+    check_positive_int("steps", steps)
+    gates = gates_of(model)
+    if not gates:
+        raise ValueError(
+            f"Model '{model.name}' has no ChannelGate layers: call "
+            "tfprune.gate(model) first.")
+    compute_loss = _loss_function(model, loss)
+    student = getattr(model, "student", model)
+    norms = batchnorm_layers(student)
+    statistics = [[v.numpy() for v in bn.non_trainable_weights]
+                  for bn in norms]
+    for gate in gates:
+        gate.saliency.assign(keras.ops.zeros_like(gate.saliency))
+    used = 0
+    for x, y, *_ in _labelled_batches(data, steps):
+        with tf.GradientTape() as tape:
+            y_pred = model(x, training=True)
+            value = compute_loss(x, y, y_pred)
+        # The gates' gradients add the saliency; the weights stay as they are.
+        tape.gradient(value, student.trainable_variables)
+        used += 1
+    for bn, values in zip(norms, statistics):
+        for variable, value in zip(bn.non_trainable_weights, values):
+            variable.assign(value)
+    for gate in gates:
+        gate.score.assign(keras.ops.zeros_like(gate.score))
+        gate.fold_saliency(used, decay=0.0)
+    return len(gates)
