@@ -180,10 +180,10 @@ def main(argv):
 
     target = parse_target(FLAGS.target)
     keras.utils.set_random_seed(FLAGS.seed)
+    model = starting_model()  # a bad --init_from fails before the data loads
     train, val = data.cifar10_pipelines(
         FLAGS.data_dir, FLAGS.val_size, FLAGS.batch_size, FLAGS.seed,
         FLAGS.train_limit)
-    model = starting_model()
     teacher = FLAGS.teacher
     if teacher and teacher not in ("unpruned", "warmup", "initial"):
         teacher = keras.models.load_model(teacher)

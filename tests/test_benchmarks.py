@@ -189,3 +189,34 @@ def test_device_budget_runs_meet_their_budgets_and_are_collected(tmp_path):
     meets = {row[2].strip(): row[6].strip() for row in rows}
     assert meets["flash <= 24,000 B, arena <= 14,000 B"] == "yes"
     assert os.path.getsize(out / "accuracy_vs_bytes.png") > 0
+
+
+def test_harness_fine_tunes_a_trained_model(tmp_path):
+    import tfprune
+
+    write_image_folder(str(tmp_path / "cifar"), 64)
+    start = tmp_path / "trained.keras"
+    tfprune.models.vgg16_cifar(width=0.0625).save(start)
+    common = ["--width=0.0625", "--epochs=1", "--batch_size=16",
+              "--val_size=32", "--tflm_samples=0", "--metric=macs",
+              "--target=0.5", f"--init_from={start}",
+              f"--data_dir={tmp_path / 'cifar'}",
+              f"--results_dir={tmp_path / 'out'}"]
+    for method in ("l1oneshot", "dcp"):
+        _run("accuracy.py", f"--method={method}", *common, cwd=tmp_path)
+        run = json.load(open(tmp_path / "out" / f"{method}_macs0.5_s0.json"))
+        assert run["init_from"] == str(start)
+        assert run["schedule"]["learning_rate"] == 0.01
+        assert run["schedule"]["ramp"] == 0.0
+        assert abs(run["removed_vs_reference"]["macs"] - 0.5) <= 0.005
+    _run("accuracy.py", "--teacher=initial", *common, cwd=tmp_path)
+    run = json.load(open(tmp_path / "out" / "tfprune_macs0.5_s0_kdself.json"))
+    assert run["distillation"]["teacher"] == "initial weights of vgg16_cifar"
+    assert run["schedule"]["ramp"] == 0.5
+    # A trained model of another width is refused before any training.
+    result = subprocess.run(
+        [sys.executable, os.path.join(REPO, "benchmarks", "accuracy.py"),
+         *common[1:], "--width=0.125", "--results_dir=other"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    assert "--model=vgg16 --width=0.125 has" in result.stderr

@@ -150,3 +150,40 @@ def test_cifar10_recipe_says_what_a_bad_latency_table_is(tmp_path):
            "Received: --latency_table='board.json' (no such file)" in \
            result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_cifar10_recipe_prunes_a_trained_model_to_two_ratios(tmp_path):
+    data_dir = tmp_path / "cifar"
+    write_image_folder(str(data_dir), 96)
+    common = ["--width=0.0625", "--batch_size=16", f"--data_dir={data_dir}",
+              "--val_size=32", "--tflm_samples=0"]
+    _run(["recipes/cifar10.py", "--target=0", "--epochs=1",
+          f"--out_dir={tmp_path / 'trained'}", *common], tmp_path)
+    out = tmp_path / "pruned"
+    _run(["recipes/cifar10.py", "--model=resnet20",  # ignored: init_from
+          f"--init_from={tmp_path / 'trained' / 'model.keras'}",
+          "--target=params=0.8,macs=0.6", "--epochs=2", "--teacher=initial",
+          f"--out_dir={out}", *common], tmp_path)
+    report = json.load(open(out / "report.json"))
+    assert report["model"] == "vgg16_cifar"
+    assert report["target"] == {"params": 0.8, "macs": 0.6}
+    assert report["removed"]["params"] >= 0.8
+    assert report["removed"]["macs"] >= 0.6
+    assert report["schedule"]["learning_rate"] == 0.01
+    assert report["schedule"]["warmup"] == 0.0
+    assert report["distillation"]["teacher"] == (
+        "initial weights of vgg16_cifar")
+    assert len(report["history"]["loss"]) == 2
+
+
+def test_cifar10_recipe_says_what_a_bad_target_or_start_is(tmp_path):
+    for flag, message in (
+            ("--target=params:0.8", "--target must be a fraction"),
+            ("--init_from=missing.keras", "no such file")):
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+        result = subprocess.run(
+            [sys.executable, "recipes/cifar10.py", flag,
+             f"--out_dir={tmp_path}"], cwd=REPO, env=env,
+            capture_output=True, text=True, timeout=300)
+        assert result.returncode != 0
+        assert message in result.stderr
