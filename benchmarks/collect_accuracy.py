@@ -23,8 +23,10 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string("results_dir", "benchmarks/results/accuracy",
                     "Folder of <method>_<metric><target>_s<seed>.json files.")
 
-ORDER = ("tfprune", "l1", "random", "slimming", "dcp", "thin", "scratch",
-         "unpruned")
+ORDER = ("tfprune", "l1", "l1oneshot", "random", "slimming", "dcp", "thin",
+         "scratch", "unpruned")
+TEACHERS = {None: "", "warmup": " + self-KD (warm-up snapshot)",
+            "initial": " + self-KD (initial weights)"}
 
 
 def groups(runs):
@@ -35,9 +37,7 @@ def groups(runs):
             "thin", "scratch", "unpruned") \
             else r["name"].split("_")[1].removeprefix(r["metric"])
         teacher = r.get("teacher")
-        method = r["method"] + (
-            "" if not teacher else " + self-KD (warm-up snapshot)"
-            if teacher == "warmup" else " + KD") + (
+        method = r["method"] + TEACHERS.get(teacher, " + KD") + (
             " + shrunk hold" if r.get("shrink_for_hold") else "")
         if r["method"] == "scratch" and "_from-" in r["name"]:
             method += " (widths of " + r["name"].split("_from-")[1].split(

@@ -39,9 +39,20 @@ flags.DEFINE_integer("val_size", 5000, "Training examples held out.")
 flags.DEFINE_integer("batch_size", 128, "Batch size.")
 flags.DEFINE_integer("train_limit", 0, "Use only this many training examples "
                      "(0: all; for smoke tests).")
-flags.DEFINE_float("learning_rate", 0.1, "Peak SGD learning rate.")
-flags.DEFINE_float("warmup", 0.1, "Fraction of training before pruning.")
-flags.DEFINE_float("ramp", 0.6, "Fraction of training the sparsity ramps.")
+flags.DEFINE_float("learning_rate", None, "Peak SGD learning rate (0.1 "
+                   "after a one-epoch warm-up; with --init_from 0.01 at "
+                   "once, as tfprune's fine-tune recipe).")
+flags.DEFINE_float("warmup", None, "Fraction of training before pruning "
+                   "(0.1; with --init_from 0).")
+flags.DEFINE_float("ramp", None, "Fraction of training the sparsity ramps "
+                   "(0.6; with --init_from 1: the tutorial's PolynomialDecay "
+                   "ends at the last step).")
+flags.DEFINE_string("init_from", None, "Start from this trained Keras 3 "
+                    ".keras VGG-16-BN (its weights copied into the tf_keras "
+                    "model): the fine-tune flow of tfmot's tutorial.")
+flags.DEFINE_string("row", None, "Name the run tfmot_<row>_s<seed> (e.g. "
+                    "macs0.5: the tfprune row whose removed parameters "
+                    "--target matches). Default params<target>.")
 flags.DEFINE_integer("latency_runs", 200, "LiteRT invocations per timing "
                      "(the fastest of 5 timings counts).")
 flags.DEFINE_string("results_dir", "benchmarks/results/accuracy",
@@ -77,6 +88,30 @@ def file_numbers(tflite_bytes):
                 tflite_bytes, "litert", runs=FLAGS.latency_runs)}
 
 
+def trained_weights(path, model):
+    """The weights of the Keras 3 model at `path`, in `model`'s order
+    (the same layers, so the same weights and shapes), or an error."""
+    import keras as keras3  # beside tf_keras: Keras 3 reads its own file
+
+    weights = keras3.models.load_model(path, compile=False).get_weights()
+    shapes = [w.shape for w in weights]
+    expected = [tuple(w.shape) for w in model.get_weights()]
+    if shapes != expected:
+        raise app.UsageError(
+            f"--init_from={path} is not VGG-16-BN at --width={FLAGS.width}: "
+            f"{len(shapes)} weights, expected {len(expected)} of this model's "
+            "shapes.")
+    return weights
+
+
+def pruned_weights(wrapped, base):
+    """`wrapped`'s weights, with `base`'s values for every variable of the
+    same name (the pruning wrappers' masks and thresholds, which `base`
+    lacks, keep their initial values)."""
+    values = {v.name: v.numpy() for v in base.weights}
+    return [values.get(v.name, v.numpy()) for v in wrapped.weights]
+
+
 def main(argv):
     del argv
     import numpy as np
@@ -87,7 +122,14 @@ def main(argv):
     from tfprune.pipeline import write_atomically
 
     keras = tf.keras
-    name = f"tfmot_params{FLAGS.target:g}_s{FLAGS.seed}"
+    fine_tune = bool(FLAGS.init_from)
+    peak = FLAGS.learning_rate or (0.01 if fine_tune else 0.1)
+    warmup = FLAGS.warmup if FLAGS.warmup is not None else (
+        0.0 if fine_tune else 0.1)
+    ramp = FLAGS.ramp if FLAGS.ramp is not None else (
+        1.0 if fine_tune else 0.6)
+    row = FLAGS.row or f"params{FLAGS.target:g}"
+    name = f"tfmot_{row}_s{FLAGS.seed}"
     report_path = os.path.join(FLAGS.results_dir, name + ".json")
     if os.path.exists(report_path):
         print(f"{report_path} exists; skipping.")
@@ -98,21 +140,29 @@ def main(argv):
         FLAGS.train_limit)
     steps_per_epoch = int(train.cardinality())
     steps = steps_per_epoch * FLAGS.epochs
-    schedule = keras.optimizers.schedules.CosineDecay(
-        0.0, decay_steps=steps - steps_per_epoch,
-        warmup_target=FLAGS.learning_rate, warmup_steps=steps_per_epoch)
+    if fine_tune:
+        schedule = keras.optimizers.schedules.CosineDecay(peak, steps)
+    else:
+        schedule = keras.optimizers.schedules.CosineDecay(
+            0.0, decay_steps=steps - steps_per_epoch, warmup_target=peak,
+            warmup_steps=steps_per_epoch)
     sparsity = tfmot.sparsity.keras.PolynomialDecay(
         initial_sparsity=0.0, final_sparsity=FLAGS.target,
-        begin_step=int(FLAGS.warmup * steps),
-        end_step=int((FLAGS.warmup + FLAGS.ramp) * steps), frequency=100)
+        begin_step=int(warmup * steps),
+        end_step=min(int((warmup + ramp) * steps), steps - 1),
+        frequency=100)
     def wrap(layer):  # tfmot's documented way to prune some layers only
         if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)):
             return tfmot.sparsity.keras.prune_low_magnitude(
                 layer, pruning_schedule=sparsity)
         return layer
 
-    model = keras.models.clone_model(vgg16_tf_keras(keras, FLAGS.width),
-                                     clone_function=wrap)
+    base = vgg16_tf_keras(keras, FLAGS.width)
+    if fine_tune:
+        base.set_weights(trained_weights(FLAGS.init_from, base))
+    model = keras.models.clone_model(base, clone_function=wrap)
+    if fine_tune:  # clone_model makes new weights; the wrappers keep names
+        model.set_weights(pruned_weights(model, base))
     model.compile(
         keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True,
                              weight_decay=5e-4),
@@ -143,6 +193,8 @@ def main(argv):
     report = {
         "method": "tfmot", "seed": FLAGS.seed, "width": FLAGS.width,
         "target": FLAGS.target, "metric": "params", "epochs": FLAGS.epochs,
+        "row": row, "init_from": FLAGS.init_from,
+        "schedule": {"learning_rate": peak, "warmup": warmup, "ramp": ramp},
         "kernel_sparsity": zeros / total,
         "params": int(stripped.count_params()),
         "val_accuracy_float": float(np.mean(
@@ -156,8 +208,7 @@ def main(argv):
         "command": " ".join(sys.argv),
     }
     tfprune_file = os.path.join(
-        FLAGS.results_dir, f"tfprune_params{FLAGS.target:g}_s{FLAGS.seed}"
-        ".tflite")
+        FLAGS.results_dir, f"tfprune_{row}_s{FLAGS.seed}.tflite")
     if os.path.exists(tfprune_file):
         with open(tfprune_file, "rb") as f:
             report["tfprune_same_seed"] = file_numbers(f.read())

@@ -198,3 +198,13 @@ def test_prune_now_meets_several_ratios(trained):
 def test_bad_ratio_dicts(ratio, message):
     with pytest.raises(ValueError, match=message):
         tfprune.TargetRatio(ratio)
+
+
+def test_target_ratio_preset_for_a_trained_model(trained):
+    train, _ = _datasets()
+    prune = tfprune.TargetRatio.for_trained_model(0.5, train, metric="macs")
+    config = prune.get_config()
+    assert (config["warmup"], config["ramp"], config["metric"]) == (
+        0.0, 0.5, "macs")
+    with pytest.raises(ValueError, match="needs `calibration_data`"):
+        tfprune.TargetRatio.for_trained_model(0.5)

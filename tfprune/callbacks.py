@@ -42,6 +42,10 @@ def _check_calibration_data(data):
         f"labels) of arrays. Received: {type(data).__name__}")
 
 
+# The ramp of `TargetRatio.for_trained_model`, a fraction of the fine-tune.
+TRAINED_MODEL_RAMP = 0.5
+
+
 class TargetRatio(keras.callbacks.Callback):
     """Prunes a gated model during `fit` until `ratio` of the cost is removed.
 
@@ -201,6 +205,33 @@ class TargetRatio(keras.callbacks.Callback):
         self.cost_aware = cost_aware
         self.seed = seed
         self.verbose = verbose
+
+    @classmethod
+    def for_trained_model(cls, ratio=None, calibration_data=None, **kwargs):
+        """The schedule for a model that is already trained: no warm-up
+        (the first cut ranks channels by saliency measured on
+        `calibration_data`, labelled training data, before it), the ratio
+        ramped over the first half of `fit`, then held. Pair it with a
+        fine-tuning learning rate (the fine-tune benchmark's choice: SGD,
+        peak `tfprune.pipeline.FINE_TUNE_LEARNING_RATE`, cosine to 0; see
+        README). `kwargs` are any other `TargetRatio` arguments.
+
+        >>> gated = tfprune.gate(keras.models.load_model("trained.keras"))
+        >>> gated.compile(keras.optimizers.SGD(keras.optimizers.schedules
+        ...     .CosineDecay(0.02, 5 * steps_per_epoch), momentum=0.9),
+        ...     loss, metrics=["accuracy"])
+        >>> gated.fit(train, epochs=5, callbacks=[
+        ...     tfprune.TargetRatio.for_trained_model(0.5, train,
+        ...                                           metric="macs")])
+        """
+        if calibration_data is None:
+            raise ValueError(
+                "TargetRatio.for_trained_model needs `calibration_data`: "
+                "labelled training data, to measure the channels' saliency "
+                "before the first cut and re-estimate BatchNormalization "
+                "statistics after each.")
+        settings = {"warmup": 0.0, "ramp": TRAINED_MODEL_RAMP, **kwargs}
+        return cls(ratio, calibration_data=calibration_data, **settings)
 
     def ratio_at(self, progress):
         """The removed fraction scheduled at `progress` (0 to 1) of training."""

@@ -25,7 +25,7 @@ import keras
 import numpy as np
 
 from tfprune import convert, distillation
-from tfprune.callbacks import TargetRatio
+from tfprune.callbacks import TRAINED_MODEL_RAMP, TargetRatio
 from tfprune.cost import measure
 from tfprune.gating import gate
 from tfprune.graph import ChannelGraph
@@ -122,7 +122,6 @@ def layer_widths(gated):
 
 # Chosen by the fine-tune benchmark (README, "Prune a trained model").
 FINE_TUNE_LEARNING_RATE = 0.01
-FINE_TUNE_RAMP = 0.5
 
 
 @dataclasses.dataclass
@@ -191,12 +190,13 @@ class Recipe:
     def fine_tune(cls, epochs=5, **changes):
         """The settings for a model that is already trained: no warm-up of
         the masks or of the learning rate, a peak learning rate of
-        `FINE_TUNE_LEARNING_RATE` (0.01) decaying to 0, and the ratio
-        ramped over the first `FINE_TUNE_RAMP` (half) of the run, then
-        held. `changes` override any field."""
+        `FINE_TUNE_LEARNING_RATE` decaying to 0, and the ratio ramped over
+        the first `TRAINED_MODEL_RAMP` (half) of the run, then held
+        (`tfprune.TargetRatio.for_trained_model`). `changes` override any
+        field."""
         settings = {"epochs": epochs, "learning_rate": FINE_TUNE_LEARNING_RATE,
                     "lr_warmup_epochs": 0, "warmup": 0.0,
-                    "ramp": FINE_TUNE_RAMP}
+                    "ramp": TRAINED_MODEL_RAMP}
         settings.update(changes)
         return cls(**settings)
 
