@@ -78,7 +78,7 @@ flags.DEFINE_string("init_from", None,
                     "Start from this trained .keras model (the same "
                     "--model and --width) with the fine-tune recipe "
                     "(tfprune.pipeline.Recipe.fine_tune: no warm-ups, peak "
-                    "learning rate 0.01, ramp 0.5) instead of training from "
+                    "learning rate 0.02, ramp 0.5) instead of training from "
                     "scratch.")
 flags.DEFINE_float("learning_rate", None, "Peak SGD learning rate (default "
                    "0.1; with --init_from the fine-tune recipe's).")

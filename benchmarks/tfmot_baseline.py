@@ -40,7 +40,7 @@ flags.DEFINE_integer("batch_size", 128, "Batch size.")
 flags.DEFINE_integer("train_limit", 0, "Use only this many training examples "
                      "(0: all; for smoke tests).")
 flags.DEFINE_float("learning_rate", None, "Peak SGD learning rate (0.1 "
-                   "after a one-epoch warm-up; with --init_from 0.01 at "
+                   "after a one-epoch warm-up; with --init_from 0.02 at "
                    "once, as tfprune's fine-tune recipe).")
 flags.DEFINE_float("warmup", None, "Fraction of training before pruning "
                    "(0.1; with --init_from 0).")
@@ -123,7 +123,7 @@ def main(argv):
 
     keras = tf.keras
     fine_tune = bool(FLAGS.init_from)
-    peak = FLAGS.learning_rate or (0.01 if fine_tune else 0.1)
+    peak = FLAGS.learning_rate or (0.02 if fine_tune else 0.1)
     warmup = FLAGS.warmup if FLAGS.warmup is not None else (
         0.0 if fine_tune else 0.1)
     ramp = FLAGS.ramp if FLAGS.ramp is not None else (

@@ -49,7 +49,7 @@ flags.DEFINE_string("target", "0.94", "Fraction of --metric to remove (0: "
 flags.DEFINE_string("init_from", None, "Start from this trained .keras model "
                     "(its architecture; --model and --width are ignored) "
                     "with the fine-tune recipe: no warm-ups, peak learning "
-                    "rate 0.01, ramp 0.5, 5 epochs unless given.")
+                    "rate 0.02, ramp 0.5, 5 epochs unless given.")
 flags.DEFINE_enum("metric", "params", ["params", "macs", "channels"],
                   "What the target counts.")
 flags.DEFINE_integer("flash_bytes", 0, "Instead of --target: the largest "
@@ -98,7 +98,7 @@ flags.DEFINE_float("ramp", None, "Fraction of training ramping the ratio "
 flags.DEFINE_integer("batch_size", 128, "Batch size.")
 flags.DEFINE_float("learning_rate", None, "Peak SGD learning rate (default "
                    "0.1 after a linear warm-up over the first epoch; with "
-                   "--init_from 0.01 at once), then cosine decay to 0.")
+                   "--init_from 0.02 at once), then cosine decay to 0.")
 flags.DEFINE_string("data_dir", None,
                     "TFRecord folder, or tensorflow_datasets data_dir.")
 flags.DEFINE_integer("val_size", 5000, "Training examples held out.")

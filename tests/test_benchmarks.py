@@ -206,7 +206,7 @@ def test_harness_fine_tunes_a_trained_model(tmp_path):
         _run("accuracy.py", f"--method={method}", *common, cwd=tmp_path)
         run = json.load(open(tmp_path / "out" / f"{method}_macs0.5_s0.json"))
         assert run["init_from"] == str(start)
-        assert run["schedule"]["learning_rate"] == 0.01
+        assert run["schedule"]["learning_rate"] == 0.02
         assert run["schedule"]["ramp"] == 0.0
         assert abs(run["removed_vs_reference"]["macs"] - 0.5) <= 0.005
     _run("accuracy.py", "--teacher=initial", *common, cwd=tmp_path)

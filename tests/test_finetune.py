@@ -131,7 +131,7 @@ def test_one_shot_target_ratio_measures_saliency_first(trained):
 def test_fine_tune_recipe():
     recipe = Recipe.fine_tune(epochs=10, ramp=0.4)
     assert (recipe.epochs, recipe.warmup, recipe.ramp) == (10, 0.0, 0.4)
-    assert recipe.learning_rate == 0.01 and recipe.lr_warmup_epochs == 0
+    assert recipe.learning_rate == 0.02 and recipe.lr_warmup_epochs == 0
     assert Recipe().learning_rate == 0.1 and Recipe().warmup == 0.1
 
 
@@ -146,7 +146,7 @@ def test_prune_a_trained_model_distilled_from_its_initial_weights(
         recipe=Recipe.fine_tune(epochs=3), teacher="initial",
         tflm_samples=0, verbose=0)
     assert report["distillation"]["teacher"] == "initial weights of small_cnn"
-    assert report["schedule"]["learning_rate"] == 0.01
+    assert report["schedule"]["learning_rate"] == 0.02
     assert abs(report["removed"]["macs"] - 0.5) <= 0.005
     assert report["val_accuracy_float"] >= base - 0.03
     assert min(report["history"]["distillation_loss"]) > 0

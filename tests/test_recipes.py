@@ -169,7 +169,7 @@ def test_cifar10_recipe_prunes_a_trained_model_to_two_ratios(tmp_path):
     assert report["target"] == {"params": 0.8, "macs": 0.6}
     assert report["removed"]["params"] >= 0.8
     assert report["removed"]["macs"] >= 0.6
-    assert report["schedule"]["learning_rate"] == 0.01
+    assert report["schedule"]["learning_rate"] == 0.02
     assert report["schedule"]["warmup"] == 0.0
     assert report["distillation"]["teacher"] == (
         "initial weights of vgg16_cifar")

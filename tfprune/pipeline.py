@@ -121,7 +121,7 @@ def layer_widths(gated):
 
 
 # Chosen by the fine-tune benchmark (README, "Prune a trained model").
-FINE_TUNE_LEARNING_RATE = 0.01
+FINE_TUNE_LEARNING_RATE = 0.02
 
 
 @dataclasses.dataclass
