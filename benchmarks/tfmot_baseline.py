@@ -146,11 +146,14 @@ def main(argv):
         schedule = keras.optimizers.schedules.CosineDecay(
             0.0, decay_steps=steps - steps_per_epoch, warmup_target=peak,
             warmup_steps=steps_per_epoch)
+    # tfmot prunes at steps begin + k * frequency only: end on one of them
+    # so that the final sparsity is reached.
+    begin, frequency = int(warmup * steps), 100
+    end = min(int((warmup + ramp) * steps), steps - 1)
+    end = begin + frequency * max((end - begin) // frequency, 1)
     sparsity = tfmot.sparsity.keras.PolynomialDecay(
         initial_sparsity=0.0, final_sparsity=FLAGS.target,
-        begin_step=int(warmup * steps),
-        end_step=min(int((warmup + ramp) * steps), steps - 1),
-        frequency=100)
+        begin_step=begin, end_step=end, frequency=frequency)
     def wrap(layer):  # tfmot's documented way to prune some layers only
         if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)):
             return tfmot.sparsity.keras.prune_low_magnitude(

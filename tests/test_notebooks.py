@@ -16,6 +16,7 @@ NOTEBOOKS = sorted(
 EXPECTED = {
     "quickstart.ipynb": "int8 accuracy (TFLM)",
     "deploy_mcu.ipynb": "model_data.cc compiles",
+    "prune_trained.ipynb": "pruned trained model",
 }
 
 
