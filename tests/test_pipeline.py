@@ -250,3 +250,39 @@ def test_refuses_a_stale_teacher_of_another_model(tmp_path):
         train_prune_export(tfprune.models.small_cnn(), train, val,
                            str(tmp_path), target=0.7, epochs=2,
                            tflm_samples=0, teacher="unpruned", verbose=0)
+
+
+REPORT_KEYS = {
+    "model", "target", "metric", "flash_bytes", "arena_bytes", "latency_ms",
+    "latency_table", "importance", "schedule", "prune_options",
+    "distillation", "epochs", "before", "after", "removed", "layer_widths",
+    "val_accuracy_float", "val_accuracy_int8_litert",
+    "val_accuracy_int8_tflm", "tflm_samples", "tflite_bytes",
+    "tflm_arena_bytes", "tflite_ops", "shrink_for_hold", "history",
+    "seconds"}
+
+
+def test_the_report_keeps_its_keys(tmp_path):
+    """The keys the recipes and benchmarks read, as before the pipeline
+    was split into steps."""
+    train, val = _digits()
+    report = train_prune_export(
+        tfprune.models.small_cnn(), train, val, str(tmp_path), target=0.5,
+        epochs=2, tflm_samples=4, verbose=0)
+    assert set(report) == REPORT_KEYS
+    assert set(report["schedule"]) == {"warmup", "ramp", "learning_rate",
+                                       "lr_warmup_epochs", "lr_rewind"}
+    assert report["val_accuracy_int8_tflm"] is not None
+    assert json.load(open(tmp_path / "report.json")).keys() == report.keys()
+
+
+def test_every_pipeline_function_fits_on_a_screen():
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(tfprune.pipeline))
+    long = [(node.name, node.end_lineno - node.lineno + 1)
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.end_lineno - node.lineno + 1 > 80]
+    assert not long
