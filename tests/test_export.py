@@ -113,7 +113,7 @@ def test_failed_export_leaves_nothing(trained, tmp_path, monkeypatch):
     out.mkdir()
     (out / "model.tflite").write_bytes(b"previous model")
 
-    def broken(_):
+    def broken(*_, **__):
         raise RuntimeError("disk full")
 
     monkeypatch.setattr(export_lib.convert, "tflm_arena_bytes", broken)

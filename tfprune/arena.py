@@ -180,7 +180,8 @@ class ArenaModel:
             op["outputs"][0] for op in ops if op["name"] in PER_CHANNEL_OPS
             and (op["name"] != "FULLY_CONNECTED"
                  or tensors[op["inputs"][1]]["scales"] > 1)]
-        measured = convert.tflm_arena_bytes(full)
+        measured = convert.tflm_arena_bytes(full,
+                                            model_name=graph.model.name)
         self.tail_fixed = measured - plan_head(self._buffers(sizes)) - \
             self._per_channel_bytes(sizes)
 

@@ -57,7 +57,8 @@ def device_sizes(gated):
     from tfprune.surgery import shrink
 
     tflite = flash.converted(shrink(gated))
-    return {"flash": len(tflite), "arena": convert.tflm_arena_bytes(tflite)}
+    return {"flash": len(tflite), "arena": convert.tflm_arena_bytes(
+        tflite, model_name=gated.name)}
 
 
 def fit(plan, attempts=5):

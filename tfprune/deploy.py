@@ -231,7 +231,8 @@ def export(model, out_dir, target="mcu", representative=None, labels=None,
         if labels is not None:
             _write(staging, "labels.txt", "\n".join(labels) + "\n")
         if target == "mcu":
-            measured = convert.tflm_arena_bytes(tflite)
+            measured = convert.tflm_arena_bytes(tflite,
+                                                model_name=model.name)
             arena = int(math.ceil(measured * (1 + ARENA_MARGIN) / 16) * 16)
             source, header = c_array(tflite)
             _write(staging, "model_data.cc", source)

@@ -1,0 +1,168 @@
+"""The MLPerf Tiny reference networks (issue 25): sizes, coverage, exact
+shrinking, and the anomaly-detection autoencoder through TFLite Micro
+(whose arena search used to kill the process with a segmentation fault)."""
+
+import keras
+import numpy as np
+import pytest
+
+import tfprune
+from conftest import randomize_bn, randomize_scores
+from tfprune import budgets, convert
+
+# (builder, parameters, MACs at width 1) as the benchmark's models have them.
+NETWORKS = {
+    "ic": (tfprune.models.resnet8_tiny, 78_666, 12_501_632),
+    "kws": (tfprune.models.ds_cnn_tiny, 24_908, 2_656_768),
+    "vww": (tfprune.models.mobilenet_v1_tiny, 221_794, 7_489_664),
+    "ad": (tfprune.models.autoencoder_tiny, 269_992, 264_192),
+}
+
+
+def _inputs(model, n=4, seed=0):
+    """Raw 0-255 pixels for image models, standard normal features else."""
+    rng = np.random.default_rng(seed)
+    shape = (n, *model.inputs[0].shape[1:])
+    if model.inputs[0].name == "image":
+        return rng.uniform(0, 255, shape).astype("float32")
+    return rng.normal(size=shape).astype("float32")
+
+
+@pytest.mark.parametrize("task", NETWORKS)
+def test_reference_sizes(task):
+    build, params, macs = NETWORKS[task]
+    model = build()
+    # Only the network's layers hold parameters: the Normalization
+    # (ResNet-8) and Rescaling (MobileNetV1) layers that scale raw pixels
+    # are given their constants and have no weights.
+    assert model.count_params() == params
+    assert all(layer.count_params() == 0 for layer in model.layers
+               if isinstance(layer, (keras.layers.Normalization,
+                                     keras.layers.Rescaling)))
+    measured = tfprune.measure(model)
+    assert measured["params"] == params and measured["macs"] == macs
+
+
+def test_architecture_details():
+    assert tfprune.models.resnet8_tiny().output_shape == (None, 10)
+    assert tfprune.models.ds_cnn_tiny().output_shape == (None, 12)
+    assert tfprune.models.mobilenet_v1_tiny().output_shape == (None, 2)
+    assert tfprune.models.autoencoder_tiny().output_shape == (None, 640)
+    assert tfprune.models.resnet8_tiny(width=0.5).get_layer(
+        "stem_conv").filters == 8
+    vww = tfprune.models.mobilenet_v1_tiny()
+    assert vww.get_layer("stem_conv").filters == 8
+    assert [vww.get_layer(f"block{b}_pw_conv").filters
+            for b in range(1, 14)] == [16, 32, 32, 64, 64, 128, 128, 128,
+                                       128, 128, 128, 256, 256]
+    assert tfprune.models.autoencoder_tiny(width=0.5).get_layer(
+        "dense5").units == 4
+
+
+@pytest.mark.parametrize("build, kwargs, message", [
+    (tfprune.models.resnet8_tiny, {"width": 0}, "Received: width=0"),
+    (tfprune.models.ds_cnn_tiny, {"width": "1"}, "Received: width='1'"),
+    (tfprune.models.mobilenet_v1_tiny, {"alpha": -1}, "Received: alpha=-1"),
+    (tfprune.models.autoencoder_tiny, {"input_dim": 6.5},
+     "Received: input_dim=6.5"),
+])
+def test_bad_arguments(build, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        build(**kwargs)
+
+
+@pytest.mark.parametrize("task", NETWORKS)
+def test_pruning_reaches_every_layer(task):
+    report = tfprune.coverage(NETWORKS[task][0]())
+    assert report["params"] == 1.0 and report["macs"] == 1.0, report
+    assert report["left_out"] == []
+
+
+@pytest.mark.parametrize("task", NETWORKS)
+def test_shrunk_model_computes_what_the_gated_one_does(task):
+    model = NETWORKS[task][0]()
+    randomize_bn(model)
+    gated = tfprune.gate(model)
+    randomize_scores(gated)
+    removed = tfprune.prune_now(gated, 0.5, metric="macs")
+    assert removed == pytest.approx(0.5, abs=0.01)
+    small = tfprune.shrink(gated)
+    assert tfprune.measure(small)["macs"] < 0.51 * NETWORKS[task][2]
+    x = _inputs(model)
+    expected = keras.ops.convert_to_numpy(gated(x, training=False))
+    got = keras.ops.convert_to_numpy(small(x, training=False))
+    assert np.max(np.abs(got - expected)) <= 1e-4 * np.max(np.abs(expected))
+
+
+@pytest.fixture(scope="module")
+def autoencoder():
+    keras.utils.set_random_seed(0)
+    model = tfprune.models.autoencoder_tiny()
+    x = _inputs(model, n=64)
+    return model, x, tfprune.to_tflite(model, x)
+
+
+def _runs_in_tflm(tflite, arena, x):
+    from tflite_micro.python.tflite_micro import runtime
+
+    interpreter = runtime.Interpreter.from_bytes(tflite, arena_size=arena)
+    interpreter.set_input(convert._quantize(x[:1], interpreter.
+                                            get_input_details(0)), 0)
+    interpreter.invoke()
+    return interpreter.get_output(0).shape == (1, 640)
+
+
+def test_autoencoder_exports_for_mcu(autoencoder, tmp_path):
+    model, x, _ = autoencoder
+    report = tfprune.export(model, str(tmp_path / "ad"), target="mcu",
+                            representative=x)
+    tflite = (tmp_path / "ad" / "model.tflite").read_bytes()
+    for arena in (report["arena_bytes_measured"], report["arena_bytes"]):
+        assert _runs_in_tflm(tflite, arena, x)
+    # One granule less does not run, and says so instead of crashing.
+    with pytest.raises(convert.TFLMError,
+                       match=f"autoencoder_tiny' does not run in TFLite "
+                             f"Micro with a "
+                             f"{report['arena_bytes_measured'] - 16:,}"):
+        convert.run_tflite(tflite, x[:1], runtime="tflm",
+                           arena_size=report["arena_bytes_measured"] - 16,
+                           model_name=model.name)
+
+
+def test_pruned_autoencoder_exports_for_mcu(autoencoder, tmp_path):
+    model, x, _ = autoencoder
+    gated = tfprune.gate(model)
+    tfprune.prune_now(gated, 0.5, importance="l1")
+    small = tfprune.shrink(gated)
+    report = tfprune.export(small, str(tmp_path / "ad"), target="mcu",
+                            representative=x,
+                            evaluation=(x[:8], np.zeros(8, "int32")))
+    assert 0 <= report["accuracy_int8_tflm"] <= 1
+    tflite = (tmp_path / "ad" / "model.tflite").read_bytes()
+    assert _runs_in_tflm(tflite, report["arena_bytes_measured"], x)
+
+
+def test_flash_budget_on_the_autoencoder(autoencoder):
+    model, x, full = autoencoder
+    gated = tfprune.gate(model)
+    tfprune.prune_now(gated, flash_bytes=len(full) // 2, importance="l1")
+    sizes = budgets.device_sizes(gated)
+    assert sizes["flash"] <= len(full) // 2
+    tflite = tfprune.to_tflite(tfprune.shrink(gated), x)
+    assert _runs_in_tflm(tflite, convert.tflm_arena_bytes(tflite), x)
+
+
+def test_a_crashing_arena_is_an_error_not_a_dead_process(autoencoder):
+    # TFLite Micro segfaults on this model when the tail allocation fails
+    # (a few hundred bytes, and again around 15-16 KB).
+    _, _, tflite = autoencoder
+    for arena in (256, 15_504):
+        with pytest.raises(convert.TFLMError,
+                           match=f"Model 'ad' does not run in TFLite Micro "
+                                 f"with a {arena:,}-byte tensor arena"):
+            convert.check_tflm_arena(tflite, arena, model_name="ad")
+    with pytest.raises(convert.TFLMError, match=r"even with a 4,096-byte.*"
+                                                r"larger `upper`"):
+        convert.tflm_arena_bytes(tflite, upper=4096, model_name="ad")
+    with pytest.raises(ValueError, match="Received: arena_size=0"):
+        convert.check_tflm_arena(tflite, 0)
