@@ -201,18 +201,34 @@ def test_harness_fine_tunes_a_trained_model(tmp_path):
               "--val_size=32", "--tflm_samples=0", "--metric=macs",
               "--target=0.5", f"--init_from={start}",
               f"--data_dir={tmp_path / 'cifar'}",
-              f"--results_dir={tmp_path / 'out'}"]
+              f"--results_dir={tmp_path / 'finetune_e1'}"]
     for method in ("l1oneshot", "dcp"):
         _run("accuracy.py", f"--method={method}", *common, cwd=tmp_path)
-        run = json.load(open(tmp_path / "out" / f"{method}_macs0.5_s0.json"))
+        run = json.load(open(
+            tmp_path / "finetune_e1" / f"{method}_macs0.5_s0.json"))
         assert run["init_from"] == str(start)
         assert run["schedule"]["learning_rate"] == 0.02
         assert run["schedule"]["ramp"] == 0.0
         assert abs(run["removed_vs_reference"]["macs"] - 0.5) <= 0.005
     _run("accuracy.py", "--teacher=initial", *common, cwd=tmp_path)
-    run = json.load(open(tmp_path / "out" / "tfprune_macs0.5_s0_kdself.json"))
+    run = json.load(open(
+        tmp_path / "finetune_e1" / "tfprune_macs0.5_s0_kdself.json"))
     assert run["distillation"]["teacher"] == "initial weights of vgg16_cifar"
     assert run["schedule"]["ramp"] == 0.5
+    # The collector: one row per method, the starting point's accuracy.
+    os.makedirs(tmp_path / "finetune_start")
+    start = dict(run, val_accuracy_float=0.5)
+    with open(tmp_path / "finetune_start" / "unpruned_params0.94_s0.json",
+              "w") as f:
+        json.dump(start, f)
+    text = _run("collect_finetune.py", f"--results_root={tmp_path}",
+                cwd=tmp_path)
+    assert "validation top-1 50.00%" in text
+    rows = [line.split("|")[2].strip() for line in text.splitlines()
+            if line.startswith("| −50% macs")]
+    assert rows == ["tfprune + self-KD (initial weights)", "l1oneshot",
+                    "dcp"]
+    assert os.path.getsize(tmp_path / "finetune.png") > 0
     # A trained model of another width is refused before any training.
     result = subprocess.run(
         [sys.executable, os.path.join(REPO, "benchmarks", "accuracy.py"),
