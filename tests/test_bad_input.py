@@ -97,6 +97,23 @@ CASES = {
     "shrink: an ungated model": (
         lambda: tfprune.shrink(_model()), tfprune.GraphError,
         "nothing to shrink"),
+    "to_tflite: a gated model, never shrunk": (
+        lambda: tfprune.to_tflite(tfprune.gate(_model()),
+                                  representative=_x()),
+        ValueError, r"Model 'small_cnn_gated' still holds 3 ChannelGate "
+                    r"layers \(\['conv1_gate', 'conv2_gate'\] \.\.\.\): "
+                    r"converted as it is, it keeps every channel.*Call "
+                    r"`small = tfprune.shrink\(model\)` first"),
+    "to_tflite: a gated model inside a Sequential": (
+        lambda: tfprune.to_tflite(keras.Sequential(
+            [keras.Input((8, 8, 1)), tfprune.gate(_model())],
+            name="wrapper"), representative=_x()),
+        ValueError, r"Model 'wrapper' still holds 3 ChannelGate layers"),
+    "export: a gated model, never shrunk": (
+        lambda: tfprune.export(tfprune.gate(_model()), "unused",
+                               representative=_x()),
+        ValueError, r"Model 'small_cnn_gated' still holds 3 ChannelGate "
+                    r"layers.*tfprune.shrink\(model\)"),
     "to_tflite: a model with two inputs": (
         lambda: tfprune.to_tflite(_two_inputs(), representative=_x()),
         ValueError, "has 2 inputs; tfprune's data helpers support "
@@ -147,6 +164,32 @@ CASES = {
         lambda: tfprune.to_tflite(_model(), representative=[1, 2]),
         TypeError, "Expected a NumPy array, a tuple \\(inputs, labels\\), a "
                    "tf.data.Dataset or a generator function. Received: list"),
+    "evaluation data with more labels than inputs": (
+        lambda: tfprune.evaluate_tflite(b"", (_x(4), _y(5)), _model()),
+        ValueError, r"The evaluation data has 4 inputs but 5 labels: inputs "
+                    r"and labels must hold the same examples.*Received: "
+                    r"inputs of shape \(4, 8, 8, 1\), labels of shape "
+                    r"\(5,\)"),
+    "evaluation data with fewer labels than inputs, as lists": (
+        lambda: tfprune.evaluate_tflite(b"", (_x(3).tolist(), [1, 2]),
+                                        _model()),
+        ValueError, "The evaluation data has 3 inputs but 2 labels"),
+    "evaluation data with a single label": (
+        lambda: tfprune.evaluate_tflite(b"", (_x(1), np.int64(3)),
+                                        _model()),
+        ValueError, "has 1 input but a single label without a batch axis"),
+    "a dataset batch with fewer labels than inputs": (
+        lambda: tfprune.evaluate_tflite(b"", tf.data.Dataset.zip((
+            _ds(_x(8)), tf.data.Dataset.from_tensor_slices(_y(6)).batch(3))),
+            _model()),
+        ValueError, "The evaluation data has 4 inputs but 3 labels"),
+    "export evaluation with more labels than inputs": (
+        lambda: tfprune.export(_model(), "unused", representative=_x(),
+                               evaluation=(_x(4), _y(5))),
+        ValueError, "The evaluation data has 4 inputs but 5 labels"),
+    "representative (inputs, labels) of different lengths": (
+        lambda: tfprune.to_tflite(_model(), representative=(_x(4), _y(5))),
+        ValueError, "The representative data has 4 inputs but 5 labels"),
     "calibration data as a string": (
         lambda: tfprune.TargetRatio(0.5, calibration_data="train/"),
         ValueError, "`calibration_data` must be training inputs.*Received: "
@@ -230,6 +273,18 @@ def test_bad_input_gets_a_specific_error(name, tmp_path, monkeypatch):
     with pytest.raises(error, match=message):
         call()
     assert os.listdir(tmp_path) == []  # nothing written, not even partly
+
+
+@pytest.mark.parametrize("call, what", [
+    (lambda: tfprune.TargetRatio(0.5, calibration_data=(_x(4), _y(5))),
+     "calibration data"),
+    (lambda: tfprune.gather_saliency(_compiled_gated(), (_x(4), _y(5))),
+     "saliency data"),
+], ids=["TargetRatio", "gather_saliency"])
+def test_labelled_arrays_of_different_lengths_elsewhere(call, what):
+    with pytest.raises(ValueError,
+                       match=f"The {what} has 4 inputs but 5 labels"):
+        call()
 
 
 def test_export_into_a_path_that_is_a_file(tmp_path):

@@ -101,3 +101,38 @@ def test_epoch_shuffle_in_blocks_keeps_the_length():
     values = [int(v) for v in shuffled]
     assert sorted(values) == list(range(10))
     assert sorted(values[:4]) == [0, 1, 2, 3]  # blocks of 4 stay together
+
+
+def test_labelled_data_in_every_form_keeps_working_and_lengths_are_checked():
+    import keras
+
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
+    x = np.arange(12, dtype="float32").reshape(4, 3)
+    y = np.arange(4)
+    onehot = np.eye(4, dtype="float32")
+    forms = {
+        "arrays": (x, y),
+        "one-hot arrays": (x, onehot),
+        "batched dataset": tf.data.Dataset.from_tensor_slices((x, y)).batch(3),
+        "unbatched dataset": tf.data.Dataset.from_tensor_slices((x, y)),
+        "unbatched one-hot": tf.data.Dataset.from_tensor_slices((x, onehot)),
+    }
+    for name, form in forms.items():
+        examples = list(data.iterate_examples(form, model))
+        assert len(examples) == 4, name
+        np.testing.assert_array_equal(examples[3][0], x[3])
+    assert [int(np.argmax(e[1])) for e in data.iterate_examples(
+        forms["unbatched one-hot"], model)] == [0, 1, 2, 3]
+    data.check_same_length(x, y)
+    with pytest.raises(ValueError, match=r"The training data has 4 inputs but "
+                                         r"3 labels.*labels of shape \(3,\)"):
+        data.check_same_length(x, y[:3], what="training data")
+    with pytest.raises(ValueError, match="has 1 input but 2 labels"):
+        list(data.iterate_examples((x[:1], y[:2]), model))
+    # A later batch of a dataset is checked as it comes.
+    uneven = tf.data.Dataset.zip((
+        tf.data.Dataset.from_tensor_slices(x).batch(2),
+        tf.data.Dataset.from_tensor_slices(np.arange(3)).batch(2)))
+    with pytest.raises(ValueError, match="The data has 2 inputs but 1 label:"):
+        list(data.iterate_examples(uneven, model))

@@ -84,6 +84,38 @@ def test_tflm_runs_from_the_c_array_with_the_reported_arena(mcu_export):
             model_bytes, arena_size=report["arena_bytes_measured"] - 16)
 
 
+def test_export_to_a_device_says_how_it_fits(trained, tmp_path, capsys,
+                                             monkeypatch):
+    model, x, _ = trained
+    report = tfprune.export(model, str(tmp_path / "fw"),
+                            representative=x[:50], device="cortex-m4")
+    fit = report["device"]
+    line = (f"Fits cortex-m4: flash {report['tflite_bytes']:,} of 1,048,576 "
+            f"bytes ({fit['flash']['used_share']:.1%}, "
+            f"{fit['flash']['left']:,} left); RAM arena "
+            f"{report['arena_bytes']:,} of 262,144 bytes "
+            f"({fit['ram']['used_share']:.1%}, {fit['ram']['left']:,} left).")
+    assert capsys.readouterr().out == line + "\n"
+    assert export_lib.fit_summary(fit) == line
+    # Without a device nothing is printed; with Keras' interactive logging
+    # off the line goes to the absl log instead, as Keras' own output does.
+    tfprune.export(model, str(tmp_path / "plain"), representative=x[:50])
+    assert capsys.readouterr().out == ""
+    # (The converter resets absl's verbosity, so the call is recorded.)
+    logged = []
+    monkeypatch.setattr(export_lib.logging, "info",
+                        lambda message, *_, **__: logged.append(message))
+    keras.config.disable_interactive_logging()
+    try:
+        tfprune.export(model, str(tmp_path / "quiet"),
+                       representative=x[:50], device="cortex-m4")
+    finally:
+        keras.config.enable_interactive_logging()
+    assert capsys.readouterr().out == ""
+    fits = [m for m in map(str, logged) if m.startswith("Fits")]
+    assert len(fits) == 1 and fits[0].startswith("Fits cortex-m4: flash ")
+
+
 def test_mobile_export_without_tflite_support(trained, tmp_path):
     model, x, _ = trained
     with pytest.warns(UserWarning, match="labels.txt is written"):

@@ -35,6 +35,7 @@ def _check_calibration_data(data):
         return tf.data.Dataset.from_tensor_slices(data).batch(32)
     if isinstance(data, tuple) and len(data) == 2 and all(
             isinstance(a, np.ndarray) for a in data):
+        data_lib.check_same_length(*data, what="calibration data")
         return tf.data.Dataset.from_tensor_slices(data).batch(32)
     raise ValueError(
         "`calibration_data` must be training inputs: a batched "

@@ -36,13 +36,39 @@ def _model_input(model):
     return model.inputs[0]
 
 
-def iterate_examples(data, model, limit=None):
+def check_same_length(inputs, labels, what="data"):
+    """Raises ValueError unless `inputs` and `labels` (arrays or tensors,
+    first axis: examples) hold as many examples.
+
+    >>> check_same_length(x_train, y_train, what="training data")
+    """
+    x_count = int(np.shape(inputs)[0]) if np.ndim(inputs) else None
+    y_count = int(np.shape(labels)[0]) if np.ndim(labels) else None
+    if x_count is None or x_count != y_count:
+        raise ValueError(
+            f"The {what} has {_count(x_count, 'input')} but "
+            f"{_count(y_count, 'label')}: inputs and labels must hold the "
+            "same examples, along their first axis. Received: inputs of "
+            f"shape {tuple(np.shape(inputs))}, labels of shape "
+            f"{tuple(np.shape(labels))}")
+
+
+def _count(n, noun):
+    if n is None:
+        return f"a single {noun} without a batch axis"
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def iterate_examples(data, model, limit=None, what="data"):
     """Yields `(x, y)` single examples (NumPy, `y` may be None) from `data`.
 
     `data` is a NumPy array of inputs, a tuple `(inputs, labels)` of arrays,
     a `tf.data.Dataset` of `inputs` or `(inputs, labels)` (batched or not),
     or a generator function yielding lists `[inputs]` as
     `tf.lite.TFLiteConverter.representative_dataset` takes it.
+
+    Raises ValueError (naming `what`) when a tuple, or a batch of a
+    dataset, holds more or fewer labels than inputs.
     """
     rank = len(_model_input(model).shape)
     count = 0
@@ -68,6 +94,8 @@ def iterate_examples(data, model, limit=None):
         if not batched and x.ndim == rank - 1:  # one unbatched example
             x = x[None]
             y = None if y is None else np.asarray(y)[None]
+        if y is not None:
+            check_same_length(x, y, what)
         for i in range(x.shape[0]):
             if limit is not None and count >= limit:
                 return
@@ -82,7 +110,7 @@ def check_data(data, model, what="data"):
     """
     expected = tuple(_model_input(model).shape[1:])
     try:
-        x, y = next(iterate_examples(data, model, limit=1))
+        x, y = next(iterate_examples(data, model, limit=1, what=what))
     except StopIteration:
         raise ValueError(f"The {what} is empty.") from None
     shape_ok = len(x.shape) == len(expected) and all(
@@ -107,7 +135,8 @@ def representative_dataset(data, model, num_samples=200):
     dtype = _model_input(model).dtype
 
     def generate():
-        for x, _ in iterate_examples(data, model, limit=num_samples):
+        for x, _ in iterate_examples(data, model, limit=num_samples,
+                                     what="representative data"):
             yield [x[None].astype(dtype)]
 
     return generate

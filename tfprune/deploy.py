@@ -19,7 +19,9 @@ import shutil
 import tempfile
 import warnings
 
+import keras
 import numpy as np
+from absl import logging
 
 from tfprune import convert
 from tfprune import data as data_lib
@@ -160,6 +162,8 @@ def export(model, out_dir, target="mcu", representative=None, labels=None,
 
     Args:
         model: a Keras model with one input (e.g. from `tfprune.shrink`).
+            A gated model (still holding `tfprune.ChannelGate` layers) is
+            refused, as by `to_tflite`: call `tfprune.shrink(model)` first.
         out_dir: output folder (created if needed; existing files of the
             same names are replaced only when the export succeeds).
         target: `"mcu"` (TFLite Micro) or `"mobile"` (LiteRT on Android).
@@ -171,8 +175,11 @@ def export(model, out_dir, target="mcu", representative=None, labels=None,
         device: optional preset name (see `tfprune.devices`, e.g.
             `"cortex-m4"`) or `tfprune.Device` (`target="mcu"` only): the
             report says how the `.tflite` and the tensor arena (with its
-            margin) fit its flash and RAM, and an export that does not fit
-            fails, saying by how much.
+            margin) fit its flash and RAM, an export that fits prints so
+            (`Fits cortex-m4: flash ... bytes ...; RAM arena ...`, like
+            Keras' progress output: to stdout, or to the absl log after
+            `keras.config.disable_interactive_logging()`), and an export
+            that does not fit fails, saying by how much.
 
     Returns:
         The deploy report (also written to `deploy_report.json`). For
@@ -182,7 +189,9 @@ def export(model, out_dir, target="mcu", representative=None, labels=None,
     Raises:
         ExportError: the model needs operators the target lacks, or does
             not fit `device` (nothing is written).
-        ValueError: bad arguments or data (nothing is written).
+        ValueError: bad arguments or data, e.g. a gated model or
+            `evaluation` with more or fewer labels than inputs (nothing is
+            written).
 
     Example:
 
@@ -274,7 +283,31 @@ def export(model, out_dir, target="mcu", representative=None, labels=None,
         _move_all(staging, out_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    if device is not None:
+        _print(fit_summary(report["device"]))
     return report
+
+
+def fit_summary(fit):
+    """One line saying how a model fits a device, from `Device.fit`'s
+    report: `Fits cortex-m4: flash 31,416 of 1,048,576 bytes (3.0%, ...)`.
+    """
+    flash, ram = fit["flash"], fit["ram"]
+    return (
+        f"{'Fits' if fit['fits'] else 'Does not fit'} {fit['device']}: "
+        f"flash {flash['used']:,} of {flash['allowed']:,} bytes "
+        f"({flash['used_share']:.1%}, {flash['left']:,} left); RAM arena "
+        f"{ram['used']:,} of {ram['allowed']:,} bytes "
+        f"({ram['used_share']:.1%}, {ram['left']:,} left).")
+
+
+def _print(message):
+    """Prints like Keras' own progress output: to stdout, or to the absl
+    log when `keras.config.disable_interactive_logging()` was called."""
+    if keras.config.is_interactive_logging_enabled():
+        print(message, flush=True)
+    else:
+        logging.info(message)
 
 
 def _check_fit(fit, device):
@@ -305,7 +338,8 @@ def _io_details(tflite, which):
 
 def _accuracies(model, tflite, evaluation, target):
     xs, ys = [], []
-    for x, y in data_lib.iterate_examples(evaluation, model):
+    for x, y in data_lib.iterate_examples(evaluation, model,
+                                          what="evaluation data"):
         xs.append(x.astype("float32"))
         ys.append(int(np.asarray(y).reshape(-1)[0]))
     xs, ys = np.stack(xs), np.array(ys)

@@ -11,6 +11,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfprune import data as data_lib
 from tfprune.batchnorm import batchnorm_layers
 from tfprune.gates import ChannelGate
 from tfprune.validation import check_positive_int
@@ -44,6 +45,7 @@ def _loss_function(model, loss):
 
 def _labelled_batches(data, steps):
     if isinstance(data, tuple) and len(data) == 2:
+        data_lib.check_same_length(*data, what="saliency data")
         data = tf.data.Dataset.from_tensor_slices(data).batch(32)
     if not isinstance(data, tf.data.Dataset) or not (
             isinstance(data.element_spec, tuple)
