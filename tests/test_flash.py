@@ -21,6 +21,24 @@ def test_predicted_bytes_match_the_converted_file():
         assert abs(predicted / measured - 1) <= 0.02
 
 
+def test_prediction_counts_dense_quantization_per_tensor():
+    # The autoencoder is Dense layers alone: counted with per-channel
+    # scales (24 bytes per unit), the prediction at 40% would be ~6% off.
+    gated = tfprune.gate(tfprune.models.autoencoder_tiny(width=0.5))
+    graph = ChannelGraph(gated)
+    poly = flash.flash_polynomial(graph)
+    randomize_scores(gated)
+    tfprune.prune_now(gated, 0.4)
+    widths = [g.gate.kept_channels() for g in graph.groups]
+    measured = flash.measured_bytes(tfprune.shrink(gated))
+    assert abs(poly(widths) / measured - 1) <= 0.005
+    per_channel = flash.width_polynomial(graph, "per_channel")
+    per_tensor = flash.width_polynomial(graph, "per_tensor")
+    # 24 bytes per unit of every Dense layer, the 640-unit output too.
+    assert per_channel(widths) - per_tensor(widths) == 24 * (sum(widths)
+                                                            + 640)
+
+
 def test_prune_now_fits_a_flash_budget_tightly():
     gated = gated_resnet()
     randomize_scores(gated)

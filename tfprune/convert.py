@@ -22,9 +22,16 @@ from tfprune.validation import check_finite_weights, check_positive_int
 
 TARGETS = ("mcu", "mobile")
 RUNTIMES = ("litert", "tflm")
+DENSE_QUANTIZATIONS = ("per_tensor", "per_channel")
+# One scale per Dense kernel, as the MLPerf Tiny reference files: smaller
+# files and TFLite Micro arenas (no per-unit multipliers) at the same int8
+# accuracy (benchmarks/mlperf_tiny_costs.py; issue 25). tfprune/flash.py
+# predicts file sizes for it.
+DEFAULT_DENSE_QUANTIZATION = "per_tensor"
 
 
-def to_tflite(model, representative, target="mcu", num_samples=200):
+def to_tflite(model, representative, target="mcu", num_samples=200,
+              dense_quantization=DEFAULT_DENSE_QUANTIZATION):
     """Converts `model` to a full-integer int8 TFLite flatbuffer.
 
     All operators are `TFLITE_BUILTINS_INT8`; input and output are int8.
@@ -33,6 +40,9 @@ def to_tflite(model, representative, target="mcu", num_samples=200):
 
     Args:
         model: a Keras model with one input (e.g. from `tfprune.shrink`).
+            A gated model (one that still holds `tfprune.ChannelGate`
+            layers) is refused with a ValueError: it would convert at full
+            width. Call `tfprune.shrink(model)` first.
         representative: calibration inputs: a NumPy array, a
             `tf.data.Dataset` of inputs or `(inputs, labels)` (batched or
             not), or a generator function yielding `[inputs]`.
@@ -43,23 +53,49 @@ def to_tflite(model, representative, target="mcu", num_samples=200):
             were made unique in this process). `export` writes different
             companion files for each.
         num_samples: how many calibration examples to use. Default 200.
+        dense_quantization: `"per_tensor"` (default: one scale for each
+            Dense kernel, as the MLPerf Tiny reference files have) or
+            `"per_channel"` (one per output unit: 24 bytes more per
+            unit in flash, and in TFLite Micro's arena an int32
+            multiplier and shift per unit). Convolutions are always
+            quantized per channel. Same for both targets.
 
     Returns:
         The `.tflite` model as `bytes`.
 
     Raises:
-        ValueError: bad `target`, `num_samples` or `representative` data,
-            or a weight holds NaN or infinite values.
+        ValueError: bad `target`, `num_samples`, `dense_quantization` or
+            `representative` data, or a weight holds NaN or infinite values.
 
     Example:
 
     >>> tflite_bytes = tfprune.to_tflite(small, representative=x_val[:200])
     >>> open("model_int8.tflite", "wb").write(tflite_bytes)
     """
+    from tfprune.gates import ChannelGate
+
+    gates, layers = [], list(getattr(model, "layers", []))
+    while layers:  # nested models too
+        layer = layers.pop(0)
+        if isinstance(layer, ChannelGate):
+            gates.append(layer.name)
+        layers.extend(getattr(layer, "layers", []))
+    if gates:
+        raise ValueError(
+            f"Model '{model.name}' still holds {len(gates)} ChannelGate "
+            f"layers ({gates[:2]}{' ...' if len(gates) > 2 else ''}): "
+            "converted as it is, it keeps every channel, pruned or not, "
+            "at full width. Call `small = tfprune.shrink(model)` first, "
+            "and convert or export `small`.")
     if target not in TARGETS:
         raise ValueError(
             f"Unknown target. Expected one of {TARGETS}. "
             f"Received: target={target!r}")
+    if dense_quantization not in DENSE_QUANTIZATIONS:
+        raise ValueError(
+            f"Unknown dense_quantization. Expected one of "
+            f"{DENSE_QUANTIZATIONS}. "
+            f"Received: dense_quantization={dense_quantization!r}")
     check_positive_int("num_samples", num_samples)
     check_finite_weights(model, "tfprune.to_tflite")
     generator = data_lib.representative_dataset(representative, model,
@@ -79,9 +115,29 @@ def to_tflite(model, representative, target="mcu", num_samples=200):
             tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
+        _set_dense_quantization(converter, dense_quantization)
         tflite_bytes = converter.convert()
     return strip_tensor_names(tflite_bytes) if target == "mcu" \
         else tflite_bytes
+
+
+def _set_dense_quantization(converter, dense_quantization):
+    """Per-tensor or per-channel Dense (FULLY_CONNECTED) kernels.
+
+    The converter's only switch for it is a private attribute (TF 2.21);
+    without it a per-tensor request cannot be honoured, which is an error
+    rather than a silently larger file."""
+    attribute = ("_experimental_disable_per_channel_quantization_"
+                 "for_dense_layers")
+    if not hasattr(converter, attribute):
+        if dense_quantization == "per_channel":
+            return
+        raise ValueError(
+            f"This TensorFlow ({tf.__version__}) converter cannot quantize "
+            "Dense layers per tensor (it lacks the converter option "
+            f"{attribute}). Pass dense_quantization='per_channel'. "
+            f"Received: dense_quantization={dense_quantization!r}")
+    setattr(converter, attribute, dense_quantization == "per_tensor")
 
 
 def strip_tensor_names(tflite_bytes):
@@ -268,6 +324,10 @@ def evaluate_tflite(tflite_bytes, data, model, runtime="litert", limit=None,
     Returns:
         Accuracy in [0, 1].
 
+    Raises:
+        ValueError: `data` has no labels, or holds more or fewer labels
+            than inputs (a tuple, or a batch of a dataset).
+
     Example:
 
     >>> tfprune.evaluate_tflite(tflite_bytes, (x_val, y_val), small)
@@ -280,7 +340,8 @@ def evaluate_tflite(tflite_bytes, data, model, runtime="litert", limit=None,
             "evaluate_tflite needs labelled data: (inputs, labels) arrays or "
             "a dataset of (inputs, labels).")
     xs, ys = [], []
-    for x, y in data_lib.iterate_examples(data, model, limit=limit):
+    for x, y in data_lib.iterate_examples(data, model, limit=limit,
+                                          what="evaluation data"):
         xs.append(x.astype(np.float32))
         ys.append(int(np.asarray(y).reshape(-1)[0]))
     logits = run_tflite(tflite_bytes, xs, runtime, num_threads,

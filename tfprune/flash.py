@@ -1,10 +1,13 @@
 """Flash bytes: the size of the int8 `.tflite` file as a function of the widths.
 
 A full-integer TFLite model stores, for every convolution and dense layer,
-the int8 kernel (one byte per weight), an int32 bias (four bytes per output
-channel) and per-channel quantization parameters (a float32 scale and an
-int64 zero point, twelve bytes, for the kernel and again for the bias of
-every output channel). BatchNormalization right after a convolution is
+the int8 kernel (one byte per weight) and an int32 bias (four bytes per
+output channel); for every convolution also per-channel quantization
+parameters (a float32 scale and an int64 zero point, twelve bytes, for the
+kernel and again for the bias of every output channel). Dense kernels are
+quantized per tensor by default (`to_tflite(dense_quantization=...)`):
+their scales do not depend on the widths; per channel, they count like a
+convolution's. BatchNormalization right after a convolution is
 folded into it; elsewhere it becomes an int8 multiply and add (about two
 bytes per channel). The rest of the file (operators, tensor names and
 shapes, one scale per activation tensor, the flatbuffer's tables) does not
@@ -15,8 +18,10 @@ current widths, and added as a constant.
 budgets use.
 """
 
+import keras
 import numpy as np
 
+from tfprune import convert
 from tfprune import polynomial
 from tfprune import rules
 
@@ -32,7 +37,16 @@ def _add(terms, more, factor=1.0):
     return terms
 
 
-def call_terms(graph, call, folded_bn):
+def _per_output_channel(layer, dense_quantization):
+    """Bytes stored per output channel of a convolution or dense layer."""
+    if isinstance(layer, keras.layers.Dense) and \
+            dense_quantization == "per_tensor":
+        return BIAS_BYTES  # one scale and zero point for the whole tensor
+    return PER_OUTPUT_CHANNEL
+
+
+def call_terms(graph, call, folded_bn,
+               dense_quantization=convert.DEFAULT_DENSE_QUANTIZATION):
     """One call's stored bytes in the int8 model, as polynomial terms."""
     if not call.first_call or call.is_operation:
         return {}
@@ -50,7 +64,8 @@ def call_terms(graph, call, folded_bn):
     if kind == rules.PRODUCER:
         taps = int(np.prod(layer.kernel.shape[:-2]))
         terms = polynomial.times(c_in, polynomial.scale(c_out, taps))
-        return _add(terms, polynomial.as_terms(c_out), PER_OUTPUT_CHANNEL)
+        return _add(terms, polynomial.as_terms(c_out),
+                    _per_output_channel(layer, dense_quantization))
     if name.startswith("DepthwiseConv"):
         taps = int(np.prod(layer.kernel.shape[:-2]))
         per_channel = layer.depth_multiplier * (taps + PER_OUTPUT_CHANNEL)
@@ -75,12 +90,14 @@ def _folded_batchnorms(graph):
     return folded
 
 
-def width_polynomial(graph):
-    """The width-dependent bytes of the int8 model (no constant part)."""
+def width_polynomial(graph,
+                     dense_quantization=convert.DEFAULT_DENSE_QUANTIZATION):
+    """The width-dependent bytes of the int8 model (no constant part), as
+    `to_tflite(..., dense_quantization=dense_quantization)` writes it."""
     folded = _folded_batchnorms(graph)
     poly = polynomial.Polynomial(len(graph.groups))
     for call in graph.calls:
-        poly.add(call_terms(graph, call, folded))
+        poly.add(call_terms(graph, call, folded, dense_quantization))
     return poly
 
 
@@ -89,15 +106,13 @@ def measured_bytes(model, seed=0):
     return len(converted(model, seed))
 
 
-def converted(model, seed=0):
+def converted(model, seed=0,
+              dense_quantization=convert.DEFAULT_DENSE_QUANTIZATION):
     """`model` as int8 TFLite bytes, with a little noise added to every
     weight first (the converter shares identical constant tensors, such as
     untrained all-zero biases, which a trained model does not have).
-    `model` itself is not changed."""
-    import keras
-
-    from tfprune import convert
-
+    `model` itself is not changed. `dense_quantization` as in `to_tflite`.
+    """
     rng = np.random.default_rng(seed)
     copy = keras.models.clone_model(model)
     copy.set_weights([
@@ -107,7 +122,8 @@ def converted(model, seed=0):
     shape = [1 if d is None else d for d in model.inputs[0].shape]
     shape[0] = 4
     sample = rng.uniform(0, 1, shape).astype("float32")
-    return convert.to_tflite(copy, representative=sample)
+    return convert.to_tflite(copy, representative=sample,
+                             dense_quantization=dense_quantization)
 
 
 def distinct_widths(sizes):

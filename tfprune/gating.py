@@ -77,11 +77,16 @@ def _gate_points(fmodel, skip):
 
 
 def _insert_gates(fmodel, points):
-    """The gated model, and `{id(gated model tensor): id(fmodel tensor)}`."""
+    """The gated model, and `{id(gated model tensor): id(fmodel tensor)}`.
+
+    The gated model calls copies of `fmodel`'s layers, not the layers
+    themselves: a layer called in two models gives the first model's
+    tensors as its `.input` and `.output`, so `gated.get_layer(name).input`
+    would name `fmodel`'s tensors and a feature model built from it would
+    not connect to `gated.inputs`."""
     gates, origin = {}, {}
 
-    def call_fn(call, args, kwargs):
-        outputs = call.layer(*args, **kwargs)
+    def after(call, outputs):
         origin[id(outputs)] = id(call.outputs[0])
         if id(call.outputs[0]) in points:
             space, producer = points[id(call.outputs[0])]
@@ -90,7 +95,8 @@ def _insert_gates(fmodel, points):
             outputs = gates[space](outputs)
         return outputs
 
-    gated = graph_lib.replay(fmodel, call_fn, name=f"{fmodel.name}_gated")
+    gated = graph_lib.inline_copy(fmodel, after=after,
+                                  name=f"{fmodel.name}_gated")
     return gated, origin
 
 

@@ -181,13 +181,25 @@ def is_functional(layer):
     return isinstance(layer, keras.Model) and hasattr(layer, "_nodes_by_depth")
 
 
-def inline_copy(model):
+def inline_copy(model, after=None, name=None):
     """A flat copy of a functional model: nested functional models inlined.
 
     Every layer is re-created from its config with its weights copied, so
-    the copy shares nothing with `model`. Layer names are kept; a name that
-    repeats (an inner model's layer named like an outer one) gets its
-    model's name as a prefix.
+    the copy shares nothing with `model`, and each of its layers is called
+    in the copy alone: `copy.get_layer(name).input` and `.output` are the
+    copy's tensors (a layer called in two models answers for the first).
+    Layer names are kept; a name that repeats (an inner model's layer named
+    like an outer one) gets its model's name as a prefix.
+
+    Args:
+        model: a functional `keras.Model`.
+        after: optional `after(call, outputs)`, called with each `Call` of
+            `model` (of its nested models' layers, when inlined) and the
+            copy's output tensor(s) for it; returns the tensor(s) the rest
+            of the copy uses instead, e.g. with one more layer applied.
+        name: name of the copy. Default: `model`'s name.
+
+    >>> flat = tfprune.graph.inline_copy(model_with_a_backbone)
     """
     clones, used = {}, set()
 
@@ -226,10 +238,12 @@ def inline_copy(model):
                     "nested models called on their inputs alone.")
             return run(call.layer, args, call.layer.name)
         if call.is_operation:  # no weights: the operation is reused
-            return call.layer(*args, **kwargs)
-        return clone(call.layer, prefix)(*args, **kwargs)
+            outputs = call.layer(*args, **kwargs)
+        else:
+            outputs = clone(call.layer, prefix)(*args, **kwargs)
+        return outputs if after is None else after(call, outputs)
 
-    copy = replay(model, call_fn)
+    copy = replay(model, call_fn, name=name)
     for original, new in clones.values():
         if original.weights:
             new.set_weights(original.get_weights())
