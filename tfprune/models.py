@@ -125,9 +125,12 @@ def small_cnn(input_shape=(8, 8, 1), num_classes=10, widths=(32, 64),
     return keras.Model(inputs, outputs, name=name)
 
 
-def _conv_bn(x, filters, kernel, strides=1, name=None, activation="relu"):
+def _conv_bn(x, filters, kernel, strides=1, name=None, activation="relu",
+             use_bias=False):
+    """Conv2D + BatchNormalization (+ activation). MLPerf Tiny's models
+    keep the convolutions' biases (`use_bias=True`)."""
     x = layers.Conv2D(filters, kernel, strides=strides, padding="same",
-                      use_bias=False, name=f"{name}_conv")(x)
+                      use_bias=use_bias, name=f"{name}_conv")(x)
     x = layers.BatchNormalization(name=f"{name}_bn")(x)
     if activation:
         x = layers.Activation(activation, name=f"{name}_{activation}")(x)
@@ -299,16 +302,6 @@ MOBILENET_V1_PLAN = (  # (pointwise filters at alpha 1, depthwise stride)
     (512, 1), (512, 1), (512, 1), (512, 1), (1024, 2), (1024, 1))
 
 
-def _conv_bn_relu(x, filters, kernel, strides=1, name=None, relu=True):
-    """Conv2D (with bias, as MLPerf Tiny's models) + BN (+ ReLU)."""
-    x = layers.Conv2D(filters, kernel, strides=strides, padding="same",
-                      name=f"{name}_conv")(x)
-    x = layers.BatchNormalization(name=f"{name}_bn")(x)
-    if relu:
-        x = layers.ReLU(name=f"{name}_relu")(x)
-    return x
-
-
 def _depthwise_bn_relu(x, strides=1, name=None):
     x = layers.DepthwiseConv2D(3, strides=strides, padding="same",
                                name=f"{name}_dw")(x)
@@ -341,7 +334,7 @@ def resnet8_tiny(width=1.0, num_classes=10, input_shape=(32, 32, 3),
     _check_width(width)
     inputs = keras.Input(input_shape, name="image")
     x = pixel_normalization(CIFAR10_MEAN, CIFAR10_STD)(inputs)
-    x = _conv_bn_relu(x, _scaled(16, width), 3, name="stem")
+    x = _conv_bn(x, _scaled(16, width), 3, name="stem", use_bias=True)
     for stage, channels in enumerate((16, 32, 64), start=1):
         channels = _scaled(channels, width)
         strides = 1 if stage == 1 else 2
@@ -350,8 +343,10 @@ def resnet8_tiny(width=1.0, num_classes=10, input_shape=(32, 32, 3),
         if strides != 1:
             shortcut = layers.Conv2D(channels, 1, strides=strides,
                                      name=f"{prefix}_proj_conv")(x)
-        y = _conv_bn_relu(x, channels, 3, strides, name=f"{prefix}_1")
-        y = _conv_bn_relu(y, channels, 3, name=f"{prefix}_2", relu=False)
+        y = _conv_bn(x, channels, 3, strides, name=f"{prefix}_1",
+                     use_bias=True)
+        y = _conv_bn(y, channels, 3, name=f"{prefix}_2", activation=None,
+                     use_bias=True)
         x = layers.Add(name=f"{prefix}_add")([shortcut, y])
         x = layers.ReLU(name=f"{prefix}_out")(x)
     x = layers.GlobalAveragePooling2D(name="pool")(x)
@@ -384,12 +379,13 @@ def ds_cnn_tiny(width=1.0, num_classes=12, input_shape=(49, 10, 1),
     _check_width(width)
     channels = _scaled(64, width)
     inputs = keras.Input(input_shape, name="features")
-    x = _conv_bn_relu(inputs, channels, (10, 4), strides=2, name="stem")
+    x = _conv_bn(inputs, channels, (10, 4), strides=2, name="stem",
+                 use_bias=True)
     x = layers.Dropout(0.2, name="stem_dropout")(x)
     for block in range(1, 5):
         prefix = f"block{block}"
         x = _depthwise_bn_relu(x, name=prefix)
-        x = _conv_bn_relu(x, channels, 1, name=f"{prefix}_pw")
+        x = _conv_bn(x, channels, 1, name=f"{prefix}_pw", use_bias=True)
     x = layers.Dropout(0.4, name="dropout")(x)
     x = layers.GlobalAveragePooling2D(name="pool")(x)
     outputs = layers.Dense(num_classes, name="classifier")(x)
@@ -426,13 +422,13 @@ def mobilenet_v1_tiny(width=1.0, alpha=0.25, num_classes=2,
             f"`alpha` must be a positive number. Received: alpha={alpha!r}")
     inputs = keras.Input(input_shape, name="image")
     x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescale")(inputs)
-    x = _conv_bn_relu(x, _scaled(int(32 * alpha), width), 3, strides=2,
-                      name="stem")
+    x = _conv_bn(x, _scaled(int(32 * alpha), width), 3, strides=2,
+                 name="stem", use_bias=True)
     for block, (filters, strides) in enumerate(MOBILENET_V1_PLAN, start=1):
         prefix = f"block{block}"
         x = _depthwise_bn_relu(x, strides, name=prefix)
-        x = _conv_bn_relu(x, _scaled(int(filters * alpha), width), 1,
-                          name=f"{prefix}_pw")
+        x = _conv_bn(x, _scaled(int(filters * alpha), width), 1,
+                     name=f"{prefix}_pw", use_bias=True)
     x = layers.GlobalAveragePooling2D(name="pool")(x)
     outputs = layers.Dense(num_classes, name="classifier")(x)
     return keras.Model(inputs, outputs, name=name)
