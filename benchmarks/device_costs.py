@@ -3,12 +3,12 @@ and the TFLite Micro tensor arena.
 
     python benchmarks/device_costs.py > benchmarks/results/device_costs.md
 
-For each architecture the flash polynomial (tfprune/flash.py) is
+For each architecture the flash polynomial (tfprune/device/flash.py) is
 calibrated once, on the unpruned model, as `metric="flash"` and
 `flash_bytes=` do at the start of training. Then the gated model is pruned
 to several parameter ratios (random gate scores), shrunk, converted to an
 int8 `.tflite` (weights randomized, as after training) and its real size
-compared with the prediction. The arena model (tfprune/arena.py),
+compared with the prediction. The arena model (tfprune/device/arena.py),
 calibrated the same way, against `tfprune.convert.tflm_arena_bytes` (the
 smallest arena the TFLite Micro interpreter runs the model in).
 
@@ -37,7 +37,8 @@ def main(argv):
     import numpy as np
 
     import tfprune
-    from tfprune import arena, convert, flash, latency
+    from tfprune import convert
+    from tfprune.device import arena, flash, latency
     from tfprune.graph import ChannelGraph
 
     architectures = {

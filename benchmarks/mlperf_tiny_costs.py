@@ -22,7 +22,7 @@ time, the network's models timed in turns), with its ratio to the
 unpruned network's.
 
 Weights are the builders' initial ones with a little noise (as
-`tfprune.flash.converted` does: the converter would otherwise share
+`tfprune.device.flash.converted` does: the converter would otherwise share
 identical constant tensors, such as all-zero biases, that trained models do
 not have); sizes do not depend on the weights' values beyond that.
 """
@@ -76,7 +76,7 @@ def _build(task):
 def _tflm_ms(files):
     """Median milliseconds of one TFLite Micro inference of each file, timed
     in turns (drifts in the load of the machine reach all alike)."""
-    from tfprune import latency
+    from tfprune.device import latency
 
     invokes = [latency.ready_invoke(tflite, "tflm") for tflite in files]
     times = [[] for _ in files]
@@ -91,7 +91,8 @@ def _tflm_ms(files):
 
 
 def _sizes(model, dense_quantization=None):
-    from tfprune import convert, flash
+    from tfprune import convert
+    from tfprune.device import flash
 
     kwargs = {"dense_quantization": dense_quantization} \
         if dense_quantization else {}

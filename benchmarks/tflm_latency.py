@@ -44,7 +44,7 @@ def main(argv):
     import numpy as np
 
     import tfprune
-    from tfprune import latency
+    from tfprune.device import latency
 
     with open(FLAGS.pruned, "rb") as f:
         # Files written before `to_tflite(target="mcu")` dropped tensor

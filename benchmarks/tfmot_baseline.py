@@ -80,7 +80,7 @@ def vgg16_tf_keras(keras, width):
 
 
 def file_numbers(tflite_bytes):
-    from tfprune import latency  # the same timing as tfprune's tables
+    from tfprune.device import latency  # the same timing as tfprune's tables
 
     return {"tflite_bytes": len(tflite_bytes),
             "gzip_bytes": len(gzip.compress(tflite_bytes, 9)),

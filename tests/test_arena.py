@@ -8,7 +8,8 @@ from keras import layers
 
 import tfprune
 from conftest import fit_with, gated_resnet, randomize_scores
-from tfprune import arena, budgets, pruning
+from tfprune import pruning
+from tfprune.device import arena, budgets
 from tfprune.graph import ChannelGraph
 
 

@@ -7,6 +7,7 @@ from keras import layers
 
 import tfprune
 from tfprune import cost, polynomial
+from tfprune.device import budgets
 from tfprune.graph import ChannelGraph
 
 
@@ -72,4 +73,8 @@ def test_polynomial_decrease_is_exact_for_one_group_at_a_time():
 
 def test_unknown_metric():
     with pytest.raises(ValueError, match="Received: metric='flops'"):
-        cost.check_metric("flops")
+        budgets.check_metric("flops")
+    graph = ChannelGraph(tfprune.gate(tfprune.models.small_cnn()))
+    # Device costs are built above this module, by budgets.cost_model.
+    with pytest.raises(ValueError, match="Received: metric='flash'"):
+        cost.cost_polynomial(graph, "flash")

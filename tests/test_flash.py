@@ -5,7 +5,8 @@ import pytest
 
 import tfprune
 from conftest import fit_with, gated_resnet, randomize_scores
-from tfprune import flash, polynomial
+from tfprune import polynomial
+from tfprune.device import flash
 from tfprune.graph import ChannelGraph
 
 

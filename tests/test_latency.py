@@ -7,7 +7,7 @@ import pytest
 
 import tfprune
 from conftest import fit_with, gated_resnet, randomize_scores
-from tfprune import latency
+from tfprune.device import latency
 
 
 def simulated_device_ms(tflite_bytes, runtime="tflm", runs=5, repeats=5):

@@ -8,7 +8,8 @@ import pytest
 
 import tfprune
 from conftest import randomize_bn, randomize_scores
-from tfprune import budgets, convert
+from tfprune import convert
+from tfprune.device import budgets
 from tfprune.graph import ChannelGraph
 
 # (builder, parameters, MACs at width 1) as the benchmark's models have them.

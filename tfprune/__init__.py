@@ -1,14 +1,13 @@
 """tfprune: structured pruning of Keras 3 models to an exact target ratio.
 
-Example:
-
->>> import tfprune
->>> model = tfprune.models.vgg16_cifar(width=0.25)
->>> gated = tfprune.gate(model)
->>> gated.compile("sgd", "sparse_categorical_crossentropy")
->>> gated.fit(train, epochs=30, callbacks=[tfprune.TargetRatio(0.94)])
->>> small = tfprune.shrink(gated)
->>> tflite_bytes = tfprune.to_tflite(small, representative=x_val)
+Examples:
+    >>> import tfprune
+    >>> model = tfprune.models.vgg16_cifar(width=0.25)
+    >>> gated = tfprune.gate(model)
+    >>> gated.compile("sgd", "sparse_categorical_crossentropy")
+    >>> gated.fit(train, epochs=30, callbacks=[tfprune.TargetRatio(0.94)])
+    >>> small = tfprune.shrink(gated)
+    >>> tflite_bytes = tfprune.to_tflite(small, representative=x_val)
 """
 
 from tfprune import models
@@ -18,14 +17,15 @@ from tfprune.cost import measure
 from tfprune.coverage import coverage
 from tfprune.data import EpochShuffle
 from tfprune.deploy import ExportError, export
-from tfprune.devices import Device, get_device, register_device
+from tfprune.device.latency import LatencyTable
+from tfprune.device.presets import Device, get_device, register_device
 from tfprune.distillation import SnapshotTeacher, distillation_loss
 from tfprune.gates import ChannelGate
 from tfprune.gating import gate
 from tfprune.graph import GraphError
-from tfprune.latency import LatencyTable, profile_latency
-from tfprune.rules import ChannelwiseRule, LayerRule, register_rule
+from tfprune.profiling import profile_latency
 from tfprune.pruning import prune_now
+from tfprune.rules import ChannelwiseRule, LayerRule, register_rule
 from tfprune.saliency import gather_saliency
 from tfprune.schedules import RewoundCosine
 from tfprune.solver import BudgetError

@@ -1,22 +1,17 @@
-"""Parameters, MACs and channels of a model, as functions of the kept widths."""
+"""Parameters, MACs and channels of a model, as functions of the kept widths.
+
+The device costs (flash and arena bytes, latency) are in `tfprune.device`,
+which builds on these; `tfprune.device.budgets.cost_model` gives the cost
+model of any metric.
+"""
 
 import keras
 
-from tfprune import flash
 from tfprune import polynomial
 from tfprune import rules
 from tfprune.graph import ChannelGraph
 
-METRICS = ("params", "macs", "channels", "flash", "arena")
 MEASURED = ("params", "macs", "channels")  # what `measure` reports
-
-
-def check_metric(metric):
-    if metric not in METRICS:
-        raise ValueError(
-            f"Unknown metric. Expected one of {METRICS}. "
-            f"Received: metric={metric!r}"
-        )
 
 
 def cost_polynomial(graph, metric):
@@ -27,18 +22,13 @@ def cost_polynomial(graph, metric):
     - `"macs"`: multiply-accumulates of one inference at batch size 1
       (convolutions and dense layers).
     - `"channels"`: output channels of all convolution and dense layers.
-    - `"flash"`: bytes of the full-integer int8 `.tflite` (see `flash.py`;
-      converts the model once to measure the width-independent part).
-    - `"arena"`: bytes of the TFLite Micro tensor arena (`arena.py`; an
-      `ArenaModel`, callable like a polynomial).
     """
-    check_metric(metric)
-    if metric == "flash":
-        return flash.flash_polynomial(graph)
-    if metric == "arena":  # not a polynomial, but callable the same way
-        from tfprune.arena import ArenaModel
-
-        return ArenaModel(graph)
+    if metric not in MEASURED:
+        raise ValueError(
+            f"Unknown metric. Expected one of {MEASURED} (device costs "
+            "such as 'flash' come from tfprune.device.budgets.cost_model). "
+            f"Received: metric={metric!r}"
+        )
     poly = polynomial.Polynomial(len(graph.groups))
     for call in graph.calls:
         poly.add(call_terms(graph, call, metric))
@@ -105,10 +95,9 @@ def measure(model):
     For a gated model the numbers are those of the model that
     `tfprune.shrink` would build from the current masks.
 
-    Example:
-
-    >>> tfprune.measure(tfprune.models.vgg16_cifar(width=0.25))
-    {'params': ..., 'macs': ..., 'channels': ...}
+    Examples:
+        >>> tfprune.measure(tfprune.models.vgg16_cifar(width=0.25))
+        {'params': ..., 'macs': ..., 'channels': ...}
     """
     graph = ChannelGraph(model)
     widths = group_widths(graph)

@@ -25,7 +25,7 @@ from absl import logging
 
 from tfprune import convert
 from tfprune import data as data_lib
-from tfprune import devices
+from tfprune.device import presets
 
 # The arena measured by the 64-bit Python TFLM interpreter is exact for that
 # build; 32-bit MCUs need the same or less, but optimized kernels (CMSIS-NN,
@@ -172,7 +172,7 @@ def export(model, out_dir, target="mcu", representative=None, labels=None,
         evaluation: optional labelled data to report float and int8
             accuracy (LiteRT, and TFLite Micro for `mcu`).
         num_samples: calibration examples. Default 200.
-        device: optional preset name (see `tfprune.devices`, e.g.
+        device: optional preset name (see `tfprune.device.presets`, e.g.
             `"cortex-m4"`) or `tfprune.Device` (`target="mcu"` only): the
             report says how the `.tflite` and the tensor arena (with its
             margin) fit its flash and RAM, an export that fits prints so
@@ -193,12 +193,11 @@ def export(model, out_dir, target="mcu", representative=None, labels=None,
             `evaluation` with more or fewer labels than inputs (nothing is
             written).
 
-    Example:
-
-    >>> report = tfprune.export(small, "firmware/model", target="mcu",
-    ...                         representative=x_val[:200])
-    >>> report["arena_bytes"]
-    24576
+    Examples:
+        >>> report = tfprune.export(small, "firmware/model", target="mcu",
+        ...                         representative=x_val[:200])
+        >>> report["arena_bytes"]
+        24576
     """
     if target not in convert.TARGETS:
         raise ValueError(
@@ -212,8 +211,8 @@ def export(model, out_dir, target="mcu", representative=None, labels=None,
             raise ValueError(
                 "`device` budgets are for microcontrollers: use "
                 f"target='mcu'. Received: target={target!r}")
-        if not isinstance(device, devices.Device):
-            device = devices.get_device(device)
+        if not isinstance(device, presets.Device):
+            device = presets.get_device(device)
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise ValueError(
             f"`out_dir` must be a folder, but '{out_dir}' is a file. Give a "

@@ -4,11 +4,12 @@ import warnings
 
 import numpy as np
 
-from tfprune import budgets
 from tfprune import cost as cost_lib
 from tfprune import importance as importance_lib
 from tfprune import saliency
 from tfprune import solver
+from tfprune.device import budgets
+from tfprune.device.latency import LatencyTable
 from tfprune.graph import ChannelGraph, GraphError
 from tfprune.validation import check_positive_int
 
@@ -39,17 +40,23 @@ def check_ratio(ratio, name="ratio"):
         )
 
 
+def original_sizes(graph):
+    """Each group's width before any channel was removed (a gate's
+    `original_channels`)."""
+    return [group.gate.original_channels for group in graph.groups]
+
+
 def ratio_limits(gated, ratio, metric="params"):
     """`{metric: largest allowed cost}` for a ratio (or dict of ratios) of
     the gated model's full cost."""
     check_ratio(ratio)
     ratios = ratio if isinstance(ratio, dict) else {metric: ratio}
     graph = ChannelGraph(gated)
-    sizes = [g.size for g in graph.groups]
+    sizes = original_sizes(graph)
     limits = {}
     for name, value in ratios.items():
-        cost_lib.check_metric(name)
-        limits[name] = (1.0 - value) * cost_lib.cost_polynomial(
+        budgets.check_metric(name)
+        limits[name] = (1.0 - value) * budgets.cost_model(
             graph, name)(sizes)
     return limits
 
@@ -57,17 +64,16 @@ def ratio_limits(gated, ratio, metric="params"):
 class BudgetPlan:
     """The groups and cost model of a gated model, ready to set masks.
 
-    Example:
-
-    >>> plan = BudgetPlan(gated, metric="macs")
-    >>> plan.apply(0.5)          # masks now remove 50% of the MACs
-    0.5003...
+    Examples:
+        >>> plan = BudgetPlan(gated, metric="macs")
+        >>> plan.apply(0.5)          # masks now remove 50% of the MACs
+        0.5003...
     """
 
     def __init__(self, gated, metric="params", round_to=1, min_channels=1,
                  importance="scores", seed=0, cost_aware=True, limits=None,
                  latency_table=None):
-        cost_lib.check_metric(metric)
+        budgets.check_metric(metric)
         importance_lib.check_criterion(importance)
         check_positive_int("round_to", round_to)
         check_positive_int("min_channels", min_channels)
@@ -84,14 +90,16 @@ class BudgetPlan:
         self.seed = seed
         self.cost_aware = cost_aware
         self.sizes = [g.size for g in self.graph.groups]
+        # The cost a ratio is a fraction of: the unpruned network's, also
+        # once `tfprune.training` removed channels during training.
+        self.original_sizes = original_sizes(self.graph)
         if limits:  # absolute budgets, e.g. {"flash": 64_000, "params": ..}
             self.cost = budgets.CombinedCost(
-                {m: latency_table.polynomial(self.graph) if m == "latency"
-                 else cost_lib.cost_polynomial(self.graph, m)
+                {m: budgets.cost_model(self.graph, m, latency_table)
                  for m in limits}, limits)
         else:
-            self.cost = cost_lib.cost_polynomial(self.graph, metric)
-        self.full_cost = self.cost(self.sizes)
+            self.cost = budgets.cost_model(self.graph, metric)
+        self.full_cost = self.cost(self.original_sizes)
 
     def fitting_ratio(self):
         """For a plan with limits: the fraction of the combined cost to
@@ -145,6 +153,15 @@ class BudgetPlan:
         (for the frequent updates of a schedule). Returns the ratio actually
         removed.
         """
+        masks = self.choose((1.0 - ratio) * self.full_cost, exact)
+        for group, mask in zip(self.graph.groups, masks):
+            group.gate.set_mask(mask)
+        return self.removed_ratio()
+
+    def choose(self, budget, exact=True):
+        """The masks (one 0/1 array per group) that the solver keeps
+        within `budget` (a cost, in the units of `full_cost`), without
+        setting them."""
         importance = self.importance()
         for group, values in zip(self.graph.groups, importance):
             if not np.isfinite(values).all():
@@ -152,14 +169,10 @@ class BudgetPlan:
                     f"The '{self.criterion}' importance of the channels of "
                     f"gate '{group.gate.name}' holds NaN or infinite values "
                     "(did training diverge?); masks left as they were.")
-        budget = (1.0 - ratio) * self.full_cost
-        masks = solver.solve(importance, self.cost, budget,
-                             round_to=self.round_to,
-                             min_channels=self.min_channels, exact=exact,
-                             cost_aware=self.cost_aware)
-        for group, mask in zip(self.graph.groups, masks):
-            group.gate.set_mask(mask)
-        return self.removed_ratio()
+        return solver.solve(importance, self.cost, budget,
+                            round_to=self.round_to,
+                            min_channels=self.min_channels, exact=exact,
+                            cost_aware=self.cost_aware)
 
     def open_all(self):
         for group in self.graph.groups:
@@ -177,8 +190,6 @@ def limits_for(gated, ratio=None, metric="params", flash_bytes=None,
             limits[budgets.DEVICE_METRICS[name]] = value
     if latency_ms is not None:
         budgets.check_limit("latency_ms", latency_ms)
-        from tfprune.latency import LatencyTable
-
         if not isinstance(latency_table, LatencyTable):
             raise ValueError(
                 "`latency_ms` needs `latency_table`: a tfprune.LatencyTable "
@@ -221,15 +232,17 @@ def prune_now(gated, ratio=None, metric="params", round_to=1, min_channels=1,
         importance: how channels are ranked: `"scores"` (the gates' learned
             scores), `"l1"` (filter L1 norm) or `"bn"` (BatchNorm |gamma|).
         flash_bytes: the largest allowed size of the int8 `.tflite` in
-            bytes (predicted within about 1%; see `tfprune/flash.py`).
+            bytes (predicted within about 1%; see
+            `tfprune/device/flash.py`).
         arena_bytes: the largest allowed TFLite Micro tensor arena in bytes
             (predicted exactly for the Python interpreter's 64-bit build;
-            see `tfprune/arena.py`). Device budgets are checked by
+            see `tfprune/device/arena.py`). Device budgets are checked by
             converting the shrunk model (and running it in TFLite Micro),
             and solved again with the excess removed if one is missed.
-        latency_ms, latency_table: the longest allowed inference time, as
-            a `tfprune.LatencyTable` predicts it from the MACs (from
-            `tfprune.profile_latency`; not checked by timing).
+        latency_ms: the longest allowed inference time in milliseconds, as
+            `latency_table` predicts it (not checked by timing).
+        latency_table: the `tfprune.LatencyTable` that predicts the time
+            from the widths (from `tfprune.profile_latency`).
 
     Returns:
         The fraction of `metric` actually removed; with device budgets or
@@ -239,13 +252,12 @@ def prune_now(gated, ratio=None, metric="params", round_to=1, min_channels=1,
     `tfprune.gate` the scores are all zero and channels rank as ties (a
     warning says so); call `tfprune.gather_saliency(gated, data)` first.
 
-    Example:
-
-    >>> gated = tfprune.gate(model)
-    >>> tfprune.prune_now(gated, 0.5, metric="macs")
-    0.500...
-    >>> tfprune.prune_now(gated, flash_bytes=64_000, arena_bytes=24_000)
-    0.93...
+    Examples:
+        >>> gated = tfprune.gate(model)
+        >>> tfprune.prune_now(gated, 0.5, metric="macs")
+        0.500...
+        >>> tfprune.prune_now(gated, flash_bytes=64_000, arena_bytes=24_000)
+        0.93...
     """
     limits = limits_for(gated, ratio, metric, flash_bytes, arena_bytes,
                         latency_ms, latency_table)

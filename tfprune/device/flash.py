@@ -24,6 +24,7 @@ import numpy as np
 from tfprune import convert
 from tfprune import polynomial
 from tfprune import rules
+from tfprune.surgery import shrink
 
 KERNEL_BYTES = 1  # int8 weights
 BIAS_BYTES = 4  # int32
@@ -144,8 +145,6 @@ def converted_at_widths(graph, widths):
     `widths[i]` channels; the gates' masks are left as they were. Cached
     per graph and widths: the flash and arena models calibrate on the same
     conversions. (Sizes do not depend on the weights' values.)"""
-    from tfprune.surgery import shrink
-
     cache = graph.__dict__.setdefault("_converted", {})
     key = tuple(int(w) for w in widths)
     if key in cache:

@@ -20,6 +20,9 @@ kernels' `Prepare` (per-channel data).
 
 import numpy as np
 
+from tfprune import convert
+from tfprune.device import flash
+
 ALIGNMENT = 16  # TFLite Micro aligns every arena buffer to 16 bytes
 PER_CHANNEL_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 
@@ -155,14 +158,11 @@ class ArenaModel:
     """
 
     def __init__(self, graph):
-        from tfprune import convert
-        from tfprune.flash import converted_at_widths, distinct_widths
-
         sizes = [group.size for group in graph.groups]
         self.num_groups = len(sizes)
-        full = converted_at_widths(graph, sizes)
-        probe = distinct_widths(sizes)
-        other = converted_at_widths(graph, probe)
+        full = flash.converted_at_widths(graph, sizes)
+        probe = flash.distinct_widths(sizes)
+        other = flash.converted_at_widths(graph, probe)
         tensors, ops, inputs, outputs = _parse(full)
         probed = _same_tensors(_parse(full), _parse(other))
         self._channels = [_channel_source(t, probed[i], sizes, probe)
