@@ -32,6 +32,8 @@ setup(
             "pytest>=8,<10", "hypothesis>=6.100,<7", "scikit-learn>=1.5,<2",
             "matplotlib>=3.8,<4",
             "tensorflow-datasets>=4.9.9,<5", "importlib_resources>=6",
+            # The docs site and API reference (tests/test_docs.py builds it).
+            "mkdocs>=1.6,<2", "mkdocstrings[python]>=1,<2",
         ],
     },
 )

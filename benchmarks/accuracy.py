@@ -55,15 +55,17 @@ METHODS = ("unpruned", "thin", "tfprune", "random", "l1", "l1oneshot",
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("method", "tfprune", METHODS, "Pruning method.")
 flags.DEFINE_enum("model", "vgg16", ["vgg16", "resnet20", "resnet56",
-                                     "mobilenet_v2"], "Architecture.")
+                                     "mobilenet_v2", "resnet8"],
+                  "Architecture (resnet8: MLPerf Tiny's image classifier).")
 flags.DEFINE_float("width", 0.25, "Width multiplier of the unpruned model.")
 flags.DEFINE_enum("metric", "params", ["params", "macs"], "Budget metric.")
 flags.DEFINE_float("target", 0.94, "Fraction of --metric to remove.")
 flags.DEFINE_integer("flash_bytes", 0,
-                     "tfprune/random/l1: instead of --target, the largest "
-                     "int8 .tflite in bytes (0: no limit).")
+                     "tfprune/random/l1/dcp/thin: instead of --target, the "
+                     "largest int8 .tflite in bytes (0: no limit).")
 flags.DEFINE_integer("arena_bytes", 0,
-                     "tfprune/random/l1: instead of --target, the largest "
+                     "tfprune/random/l1/dcp: instead of --target, the "
+                     "largest "
                      "TFLite Micro tensor arena in bytes (0: no limit).")
 flags.DEFINE_integer("epochs", 30, "Total training epochs, every method.")
 flags.DEFINE_integer("seed", 0, "Random seed.")
@@ -111,7 +113,7 @@ flags.DEFINE_string("teacher", None,
                     "--epochs; run suffix _kd), or 'warmup' for the "
                     "network's own snapshot at the end of the warm-up "
                     "(suffix _kdwarmup; weak after a short warm-up: it cost "
-                    "6.5 points at the defaults, see README), or 'initial' "
+                    "6.5 points at the defaults, see docs/results.md), or 'initial' "
                     "for the --init_from model itself (suffix _kdself).")
 flags.DEFINE_string("architecture_from", None,
                     "scratch: the JSON of the run whose layer widths to "
@@ -157,17 +159,44 @@ def build(width):
         "resnet56": lambda: tfprune.models.resnet_cifar(56, width=width),
         "mobilenet_v2": lambda: tfprune.models.mobilenet_v2_cifar(
             width=width),
+        "resnet8": lambda: tfprune.models.resnet8_tiny(width=width),
     }[FLAGS.model]()
 
 
-def thin_width(budget):
-    """The widest uniform width multiplier whose cost fits `budget`."""
+def int8_bytes(model):
+    """The size of `model`'s int8 `.tflite` file once trained.
+
+    A fresh model's zero biases and identity BatchNorms convert to equal
+    constants, which the converter stores once; trained weights do not, so
+    the weights of every layer with a kernel and every BatchNorm are drawn
+    at random first (positive variances). Random pixels calibrate (the
+    size does not depend on them).
+    """
+    import keras
+    import numpy as np
+
     import tfprune
 
+    rng = np.random.default_rng(0)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization) or hasattr(
+                layer, "kernel"):
+            for weight in layer.weights:
+                weight.assign(rng.uniform(0.5, 1.5, weight.shape)
+                              if "variance" in weight.path
+                              else rng.normal(0, 0.1, weight.shape))
+    pixels = rng.uniform(0, 255, (8, *model.input_shape[1:]))
+    return len(tfprune.to_tflite(model, pixels.astype("float32"),
+                                 num_samples=8))
+
+
+def thin_width(budget, cost_of):
+    """The widest uniform width multiplier whose `cost_of(model)` fits
+    `budget`."""
     low, high = 1, 1000  # thousandths of FLAGS.width
     while high - low > 1:
         mid = (low + high) // 2
-        cost = tfprune.measure(build(FLAGS.width * mid / 1000))[FLAGS.metric]
+        cost = cost_of(build(FLAGS.width * mid / 1000))
         low, high = (mid, high) if cost <= budget else (low, mid)
     return FLAGS.width * low / 1000
 
@@ -236,29 +265,38 @@ def method_settings():
     if method == "thin":
         import tfprune
 
-        full = tfprune.measure(build(FLAGS.width))[FLAGS.metric]
-        return thin_width((1 - FLAGS.target) * full), 0.0, {}
+        if FLAGS.flash_bytes:  # the widest uniform model whose file fits
+            return thin_width(FLAGS.flash_bytes, int8_bytes), 0.0, {}
+        if FLAGS.arena_bytes:
+            raise app.UsageError("--method=thin takes --flash_bytes or "
+                                 "--target, not --arena_bytes.")
+
+        def cost_of(model):
+            return tfprune.measure(model)[FLAGS.metric]
+
+        full = cost_of(build(FLAGS.width))
+        return thin_width((1 - FLAGS.target) * full, cost_of), 0.0, {}
     if method == "l1oneshot":  # Li et al. 2017: cut once, then fine-tune
         return FLAGS.width, FLAGS.target, {
             "importance": "l1", "warmup": common["warmup"], "ramp": 0.0}
+    device = {"flash_bytes": FLAGS.flash_bytes or None,
+              "arena_bytes": FLAGS.arena_bytes or None}
     if method in ("tfprune", "random", "l1"):
         importance = {"tfprune": "scores"}.get(method, method)
-        device = {"flash_bytes": FLAGS.flash_bytes or None,
-                  "arena_bytes": FLAGS.arena_bytes or None}
         return FLAGS.width, 0.0 if any(device.values()) else FLAGS.target, {
             **common, "importance": importance, **device,
             "prune_options": {"seed": FLAGS.seed}}
-    if FLAGS.flash_bytes or FLAGS.arena_bytes:
+    if any(device.values()) and method != "dcp":
         raise app.UsageError(
-            "--flash_bytes/--arena_bytes need --method=tfprune, random or "
-            f"l1. Received: --method={method}")
+            "--flash_bytes/--arena_bytes need --method=tfprune, random, l1, "
+            f"dcp or thin. Received: --method={method}")
     if method == "slimming":
         return FLAGS.width, FLAGS.target, {
             "importance": "bn", "warmup": FLAGS.oneshot_at, "ramp": 0.0,
             "prune_options": {"cost_aware": FLAGS.slimming_cost_aware}}
     if method == "dcp":
-        return FLAGS.width, FLAGS.target, {
-            "importance": "scores", "warmup": 0.0, "ramp": 0.0,
+        return FLAGS.width, 0.0 if any(device.values()) else FLAGS.target, {
+            "importance": "scores", "warmup": 0.0, "ramp": 0.0, **device,
             "prune_options": {"hold_updates": True, "cost_aware": False}}
     raise ValueError(f"Unknown method {method!r}")
 

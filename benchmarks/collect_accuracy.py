@@ -4,7 +4,7 @@
 
 Writes into --results_dir:
   summary.md              one row per method and budget (mean over seeds, with
-                          every seed's value), the table README shows;
+                          every seed's value), the table docs/results.md shows;
   accuracy_vs_removed.png validation top-1 against the parameters removed
                           and against the MACs removed;
   widths.png              kept channels per layer, per method, vs the original;

@@ -12,7 +12,7 @@ cifar10 there (downloading it if needed). The validation split is the last
 Paper scale (GPU): --width=1 --epochs=160 --batch_size=128.
 
 Prune a trained model with a short fine-tune instead (the fine-tune recipe,
-tfprune.pipeline.Recipe.fine_tune; README, "Prune a trained model"):
+tfprune.pipeline.Recipe.fine_tune; docs/prune-a-trained-model.md):
 
     python recipes/cifar10.py --init_from=runs/vgg_unpruned/model.keras \
         --metric=macs --target=0.5 --epochs=5 --out_dir=runs/vgg_ft
@@ -33,6 +33,8 @@ MODELS = {
     "resnet56": lambda width: tfprune_models().resnet_cifar(56, width=width),
     "mobilenet_v2": lambda width: tfprune_models().mobilenet_v2_cifar(
         width=width),
+    # MLPerf Tiny's image classifier (78,666 parameters at width 1).
+    "resnet8": lambda width: tfprune_models().resnet8_tiny(width=width),
 }
 
 
@@ -88,7 +90,7 @@ flags.DEFINE_string("teacher", None,
                     "the time; reused when there); or 'warmup' for the "
                     "network's own snapshot at the end of the warm-up (weak "
                     "after a short warm-up: it cost 6.5 points at the "
-                    "defaults, see README); 'initial' for the --init_from "
+                    "defaults, see docs/results.md); 'initial' for the --init_from "
                     "model itself (free).")
 flags.DEFINE_float("warmup", None, "Fraction of training before pruning "
                    "(default 0.1; with --init_from 0).")

@@ -236,3 +236,27 @@ def test_harness_fine_tunes_a_trained_model(tmp_path):
         cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert result.returncode != 0
     assert "--model=vgg16 --width=0.125 has" in result.stderr
+
+
+def test_mlperf_ic_runs_fit_a_flash_budget_and_are_collected(tmp_path):
+    # ResNet-8 x0.5: a 29,664 B int8 file unpruned; every method to 20 kB.
+    write_image_folder(str(tmp_path / "cifar"), 64)
+    out = tmp_path / "mlperf_ic"
+    common = ["--model=resnet8", "--width=0.5", "--epochs=1",
+              "--batch_size=16", "--val_size=16", "--tflm_samples=0",
+              f"--data_dir={tmp_path / 'cifar'}", f"--results_dir={out}"]
+    _run("accuracy.py", "--method=unpruned", *common, cwd=tmp_path)
+    for method in ("thin", "dcp"):
+        _run("accuracy.py", f"--method={method}", "--flash_bytes=20000",
+             *common, cwd=tmp_path)
+        run = json.load(open(out / f"{method}_flash20000_s0.json"))
+        assert run["tflite_bytes"] == os.path.getsize(
+            out / f"{method}_flash20000_s0.tflite")
+        assert 18000 < run["tflite_bytes"] <= 20000, run["tflite_bytes"]
+    table = _run("collect_mlperf_ic.py", f"--results_dir={out}",
+                 cwd=tmp_path)
+    rows = [line.split("|")[1:3] for line in table.splitlines()
+            if line.startswith("| ≤") or line.startswith("| none")]
+    assert [(b.strip(), m.strip()) for b, m in rows] == [
+        ("none", "unpruned"), ("≤ 20,000 B", "dcp"), ("≤ 20,000 B", "thin")]
+    assert os.path.getsize(out / "accuracy_vs_flash.png") > 0

@@ -167,7 +167,7 @@ def test_a_collapsed_layer_still_runs_in_litert_with_a_warning():
 
 def _dense_kernel_scales(tflite):
     """Quantization scales of each FULLY_CONNECTED kernel, in graph order."""
-    from tfprune import arena
+    from tfprune.device import arena
 
     tensors, ops, _, _ = arena._parse(tflite)
     return [tensors[op["inputs"][1]]["scales"] for op in ops
@@ -184,7 +184,7 @@ def test_dense_layers_are_quantized_per_tensor_unless_asked(digits_model):
     assert _dense_kernel_scales(per_tensor) == [1] * len(units)
     assert _dense_kernel_scales(per_channel) == units
     # A float32 scale and an int64 zero point per unit, for the kernel and
-    # again for the bias (what tfprune/flash.py counts).
+    # again for the bias (what tfprune/device/flash.py counts).
     assert len(per_channel) - len(per_tensor) == 24 * (sum(units)
                                                        - len(units))
     assert tfprune.convert.tflm_arena_bytes(per_tensor) < \

@@ -136,3 +136,52 @@ def test_labelled_data_in_every_form_keeps_working_and_lengths_are_checked():
         tf.data.Dataset.from_tensor_slices(np.arange(3)).batch(2)))
     with pytest.raises(ValueError, match="The data has 2 inputs but 1 label:"):
         list(data.iterate_examples(uneven, model))
+
+
+def test_batch_augmentation_crops_and_flips_each_image_reproducibly():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (48, 32, 32, 3), dtype=np.uint8)
+    seed = tf.constant([1, 2], tf.int64)
+    out, _ = data.augment_cifar_batch(tf.constant(images), None, seed)
+    again, _ = data.augment_cifar_batch(tf.constant(images), None, seed)
+    assert out.dtype == tf.uint8 and out.shape == images.shape
+    np.testing.assert_array_equal(out, again)
+    padded = np.pad(images, [(0, 0), (4, 4), (4, 4), (0, 0)])
+    offsets, flips = set(), []
+    for image, result in zip(padded, out.numpy()):
+        crops = [(dy, dx, flip) for dy in range(9) for dx in range(9)
+                 for flip in (False, True) if np.array_equal(result, (
+                     image[dy:dy + 32, dx:dx + 32][:, ::-1] if flip
+                     else image[dy:dy + 32, dx:dx + 32]))]
+        assert crops, "not a crop of the padded image"
+        offsets.update(crops[0][:2])
+        flips.append(crops[0][2])
+    assert len(offsets) > 5 and 0 < np.mean(flips) < 1  # each image its own
+
+
+def test_batch_augmented_pipeline_keeps_the_seeded_order():
+    """The shuffled order is the one per-example augmentation gives; the
+    augmentation changes from pass to pass, and repeats with the seed."""
+    images = np.random.default_rng(0).integers(0, 256, (40, 32, 32, 3),
+                                               dtype=np.uint8)
+    examples = tf.data.Dataset.from_tensor_slices((images, np.arange(40)))
+
+    def passes(**augmentation):
+        ds = data.training_pipeline(examples, 16, shuffle=40, seed=3,
+                                    **augmentation)
+        return [[(x.numpy(), y.numpy().tolist()) for x, y in ds]
+                for _ in range(2)]
+
+    batched = passes(batch_augment=data.augment_cifar_batch)
+    per_example = passes(augment=data.augment_cifar)
+    assert [[y for _, y in p] for p in batched] == \
+        [[y for _, y in p] for p in per_example]
+    assert batched[0][0][0].dtype == np.float32
+    assert int(data.training_pipeline(
+        examples, 16, batch_augment=data.augment_cifar_batch)
+        .cardinality()) == 3
+    again = passes(batch_augment=data.augment_cifar_batch)
+    for first, second in zip(batched, again):
+        for (x1, _), (x2, _) in zip(first, second):
+            np.testing.assert_array_equal(x1, x2)
+    assert not np.array_equal(batched[0][0][0], batched[1][0][0])

@@ -210,26 +210,5 @@ def test_target_ratio_preset_for_a_trained_model(trained):
         tfprune.TargetRatio.for_trained_model(0.5)
 
 
-def test_readme_flow_for_a_trained_model_runs(trained, tmp_path, monkeypatch):
-    """README's "Prune a trained model" block, given `train`, `val` and a
-    `trained.keras` in the working folder."""
-    import os
-    import re
-
-    from conftest import REPO
-
-    text = open(os.path.join(REPO, "README.md")).read()
-    section = text.split("## Prune a trained model", 1)[1]
-    block = re.search(r"```python\n(.*?)```", section, re.S).group(1)
-    monkeypatch.chdir(tmp_path)
-    trained.save("trained.keras")
-    train, val = _datasets()
-    namespace = {"keras": keras, "tfprune": tfprune, "train": train,
-                 "val": val}
-    exec(compile(block, "README.md", "exec"), namespace)
-    small = namespace["small"]
-    removed = 1 - tfprune.measure(small)["macs"] / tfprune.measure(
-        trained)["macs"]
-    assert abs(removed - 0.5) <= 0.005
-    assert not any(isinstance(layer, tfprune.ChannelGate)
-                   for layer in small.layers)
+# The guide's fine-tune block (docs/prune-a-trained-model.md) runs in
+# tests/test_docs.py, with the same checks.

@@ -34,11 +34,10 @@ def recalibrate(model, batches, steps):
     Returns:
         The number of batches used (fewer than `steps` if `batches` ended).
 
-    Example:
-
-    >>> batches = iter(train_ds.repeat())
-    >>> tfprune.batchnorm.recalibrate(gated, batches, steps=20)
-    20
+    Examples:
+        >>> batches = iter(train_ds.repeat())
+        >>> tfprune.batchnorm.recalibrate(gated, batches, steps=20)
+        20
     """
     norms = batchnorm_layers(model)
     if not norms:

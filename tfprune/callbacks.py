@@ -8,13 +8,13 @@ import tensorflow as tf
 from absl import logging
 
 from tfprune import batchnorm
-from tfprune import budgets
 from tfprune import data as data_lib
 from tfprune import pruning
 from tfprune import saliency
-from tfprune.cost import check_metric
+from tfprune.device import budgets
+from tfprune.device.budgets import check_metric
+from tfprune.device.latency import LatencyTable
 from tfprune.importance import check_criterion
-from tfprune.latency import LatencyTable
 from tfprune.validation import check_fraction, check_positive_int
 
 
@@ -113,20 +113,21 @@ class TargetRatio(keras.callbacks.Callback):
         flash_bytes: the largest allowed size of the int8 `.tflite` in
             bytes; `ratio` may then be omitted (if given, it is one more
             budget). The model is converted once when training starts.
-        latency_ms, latency_table: the longest allowed inference time, as
-            a `tfprune.LatencyTable` predicts it (`tfprune.profile_latency`).
+        latency_ms: the longest allowed inference time in milliseconds, as
+            `latency_table` predicts it.
+        latency_table: the `tfprune.LatencyTable` that predicts the time
+            (from `tfprune.profile_latency`, or a board's measurements).
         arena_bytes: the largest allowed TFLite Micro tensor arena in
             bytes. With device budgets the schedule ramps the combined cost
             (the largest of cost / budget) and the final masks are checked
             by converting the shrunk model.
 
-    Example:
-
-    >>> gated = tfprune.gate(model)
-    >>> gated.compile("sgd", "sparse_categorical_crossentropy")
-    >>> gated.fit(train, epochs=30, validation_data=val, callbacks=[
-    ...     tfprune.TargetRatio(0.94, calibration_data=train)])
-    >>> small = tfprune.shrink(gated)
+    Examples:
+        >>> gated = tfprune.gate(model)
+        >>> gated.compile("sgd", "sparse_categorical_crossentropy")
+        >>> gated.fit(train, epochs=30, validation_data=val, callbacks=[
+        ...     tfprune.TargetRatio(0.94, calibration_data=train)])
+        >>> small = tfprune.shrink(gated)
     """
 
     def __init__(self, ratio=None, metric="params", warmup=0.1, ramp=0.6,
@@ -215,7 +216,7 @@ class TargetRatio(keras.callbacks.Callback):
         ramped over the first half of `fit`, then held. Pair it with a
         fine-tuning learning rate (the fine-tune benchmark's choice: SGD,
         peak `tfprune.pipeline.FINE_TUNE_LEARNING_RATE`, cosine to 0; see
-        README). `kwargs` are any other `TargetRatio` arguments.
+        docs/results.md). `kwargs` are any other `TargetRatio` arguments.
 
         >>> gated = tfprune.gate(keras.models.load_model("trained.keras"))
         >>> gated.compile(keras.optimizers.SGD(keras.optimizers.schedules
@@ -258,6 +259,11 @@ class TargetRatio(keras.callbacks.Callback):
             limits=limits, latency_table=self.latency_table)
         if self._device:  # the budgets as a fraction of the combined cost
             self.ratio = self._plan.fitting_ratio()
+        # Saliency in units of the loss under a loss-scaling optimizer
+        # (mixed_float16); a train function traced before has the old scale.
+        if saliency.follow_loss_scale(self.model) and getattr(
+                self.model, "train_function", None) is not None:
+            self.model.make_train_function(force=True)
         if self.calibration_data is not None:
             data_lib.check_data(self.calibration_data, self._gated(),
                                 what="calibration data")

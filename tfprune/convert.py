@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfprune import data as data_lib
+from tfprune import precision
 from tfprune.validation import check_finite_weights, check_positive_int
 
 TARGETS = ("mcu", "mobile")
@@ -42,7 +43,10 @@ def to_tflite(model, representative, target="mcu", num_samples=200,
         model: a Keras model with one input (e.g. from `tfprune.shrink`).
             A gated model (one that still holds `tfprune.ChannelGate`
             layers) is refused with a ValueError: it would convert at full
-            width. Call `tfprune.shrink(model)` first.
+            width. Call `tfprune.shrink(model)` first. A model trained
+            under mixed precision (`mixed_float16`, `mixed_bfloat16`) is
+            converted from a float32 copy (`tfprune.precision.float32_copy`;
+            `model` and the global dtype policy are left as they were).
         representative: calibration inputs: a NumPy array, a
             `tf.data.Dataset` of inputs or `(inputs, labels)` (batched or
             not), or a generator function yielding `[inputs]`.
@@ -65,12 +69,12 @@ def to_tflite(model, representative, target="mcu", num_samples=200,
 
     Raises:
         ValueError: bad `target`, `num_samples`, `dense_quantization` or
-            `representative` data, or a weight holds NaN or infinite values.
+            `representative` data, a weight holds NaN or infinite values,
+            or no float32 copy of a 16-bit model can be made.
 
-    Example:
-
-    >>> tflite_bytes = tfprune.to_tflite(small, representative=x_val[:200])
-    >>> open("model_int8.tflite", "wb").write(tflite_bytes)
+    Examples:
+        >>> tflite_bytes = tfprune.to_tflite(small, representative=x_val[:200])
+        >>> open("model_int8.tflite", "wb").write(tflite_bytes)
     """
     from tfprune.gates import ChannelGate
 
@@ -98,15 +102,20 @@ def to_tflite(model, representative, target="mcu", num_samples=200,
             f"Received: dense_quantization={dense_quantization!r}")
     check_positive_int("num_samples", num_samples)
     check_finite_weights(model, "tfprune.to_tflite")
+    # The converter calibrates float32 graphs: a model trained under mixed
+    # precision is converted from a float32 copy (`model` is unchanged).
+    model = precision.float32_copy(model)
     generator = data_lib.representative_dataset(representative, model,
                                                 num_samples)
     spec = model.inputs[0]
-    with tempfile.TemporaryDirectory(prefix="tfprune-export-") as saved:
+    with precision.global_policy("float32"), tempfile.TemporaryDirectory(
+            prefix="tfprune-export-") as saved:
         archive = keras.export.ExportArchive()
         archive.track(model)
-        archive.add_endpoint(
+        serve = archive.add_endpoint(
             "serve", lambda x: model(x, training=False),
             input_signature=[tf.TensorSpec([1, *spec.shape[1:]], spec.dtype)])
+        _check_float32(serve, model.name)
         archive.write_out(saved, verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(saved)
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -119,6 +128,20 @@ def to_tflite(model, representative, target="mcu", num_samples=200,
         tflite_bytes = converter.convert()
     return strip_tensor_names(tflite_bytes) if target == "mcu" \
         else tflite_bytes
+
+
+def _check_float32(serve, name):
+    """Raises ValueError unless the traced `serve` function computes in
+    float32 only (no float16 / bfloat16 tensor anywhere in its graph)."""
+    low = precision.low_precision_ops(serve.get_concrete_function())
+    if low:
+        raise ValueError(
+            f"Model '{name}' still computes in 16 bits with every layer's "
+            f"dtype policy float32: operations {low[:3]}"
+            f"{' ...' if len(low) > 3 else ''} take or make float16 / "
+            "bfloat16 tensors, and the int8 converter needs a float32 "
+            "graph. A layer casts to a 16-bit dtype itself; make it compute "
+            "in its compute_dtype, or build the model without it.")
 
 
 def _set_dense_quantization(converter, dense_quantization):
@@ -328,10 +351,9 @@ def evaluate_tflite(tflite_bytes, data, model, runtime="litert", limit=None,
         ValueError: `data` has no labels, or holds more or fewer labels
             than inputs (a tuple, or a batch of a dataset).
 
-    Example:
-
-    >>> tfprune.evaluate_tflite(tflite_bytes, (x_val, y_val), small)
-    0.91...
+    Examples:
+        >>> tfprune.evaluate_tflite(tflite_bytes, (x_val, y_val), small)
+        0.91...
     """
     check_positive_int("limit", limit, allow_none=True)
     _, label = data_lib.check_data(data, model, what="evaluation data")
@@ -562,10 +584,9 @@ def tflm_arena_bytes(tflite_bytes, upper=64 * 1024 * 1024, granularity=16,
         TFLMError (a ValueError): the model does not run even with `upper`
             bytes (it uses operators TFLite Micro lacks, or needs more).
 
-    Example:
-
-    >>> tfprune.convert.tflm_arena_bytes(tflite_bytes)
-    19152
+    Examples:
+        >>> tfprune.convert.tflm_arena_bytes(tflite_bytes)
+        19152
     """
     check_positive_int("upper", upper)
     check_positive_int("granularity", granularity)

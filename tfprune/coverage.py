@@ -23,11 +23,10 @@ def coverage(model):
         `"total_macs"`, `"groups"` (prunable channel groups) and
         `"left_out"`: a list of `{"layers": [...], "reason": ...}`.
 
-    Example:
-
-    >>> report = tfprune.coverage(keras.applications.MobileNetV2(
-    ...     weights=None, input_shape=(96, 96, 3)))
-    >>> round(report["params"], 3), report["groups"]
+    Examples:
+        >>> report = tfprune.coverage(keras.applications.MobileNetV2(
+        ...     weights=None, input_shape=(96, 96, 3)))
+        >>> round(report["params"], 3), report["groups"]
     """
     try:
         gated, left_out = gating.gate_with_report(

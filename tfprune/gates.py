@@ -32,24 +32,45 @@ class ChannelGate(keras.layers.Layer):
     In inference the output is exactly `inputs * mask`, which is what the
     shrunk model (`tfprune.shrink`) computes without the masked channels.
 
+    Under mixed precision (`mixed_float16`, `mixed_bfloat16`) the three
+    weights are float32 and the saliency is computed in float32 from the
+    low-precision activations and gradients. A loss-scaling optimizer
+    (Keras wraps the optimizer in a `LossScaleOptimizer` for
+    `mixed_float16`) scales every gradient; `tfprune.TargetRatio` makes
+    the gates divide the loss scale back out (and skip the steps whose
+    gradients overflowed, which the optimizer skips too), so scores stay in
+    units of the loss (`tfprune.saliency.follow_loss_scale`).
+
     Input shape:
         Any tensor whose last axis holds the channels.
 
     Output shape:
         Same as the input.
 
-    Example:
-
-    >>> gate = ChannelGate()
-    >>> y = gate(keras.ops.ones((2, 4, 4, 8)))
-    >>> gate.set_mask([1, 0, 1, 1, 1, 1, 1, 0])
-    >>> gate.kept_channels()
-    6
+    Examples:
+        >>> gate = ChannelGate()
+        >>> y = gate(keras.ops.ones((2, 4, 4, 8)))
+        >>> gate.set_mask([1, 0, 1, 1, 1, 1, 1, 0])
+        >>> gate.kept_channels()
+        6
     """
 
-    def __init__(self, **kwargs):
+    def __init__(self, full_channels=None, **kwargs):
         super().__init__(**kwargs)
+        if full_channels is not None and (
+                isinstance(full_channels, bool)
+                or not isinstance(full_channels, int) or full_channels < 1):
+            raise ValueError(
+                "`full_channels` is the width of the unpruned group, a "
+                f"positive integer. Received: full_channels={full_channels!r}")
+        # Set when `tfprune.training` rebuilt the network narrower during
+        # training: the group's width before any channel was removed, so
+        # that budgets stay fractions of the original network.
+        self.full_channels = full_channels
         self.supports_masking = True
+        # `(optimizer.scale_loss, skip overflowed steps)` or None; set by
+        # `tfprune.saliency.follow_loss_scale`, not saved.
+        self.loss_scale = None
 
     def build(self, input_shape):
         channels = input_shape[-1]
@@ -68,9 +89,12 @@ class ChannelGate(keras.layers.Layer):
         )
         # Replicas add their saliency through an explicit all-reduce (see
         # `_masked_with_saliency`), so every copy holds the same sum.
+        # Not autocast: under mixed precision `saliency.dtype` stays float32
+        # inside `call` too, where the gradient below is built.
         self.saliency = self.add_weight(
             name="saliency", shape=(channels,), initializer="zeros",
             trainable=False, aggregation="only_first_replica",
+            autocast=False,
         )
 
     @property
@@ -78,10 +102,22 @@ class ChannelGate(keras.layers.Layer):
         """Number of channels the gate controls."""
         return int(self.mask.shape[0])
 
+    @property
+    def original_channels(self):
+        """Number of channels of the group before any was removed."""
+        return self.full_channels or self.channels
+
+    def get_config(self):
+        config = super().get_config()
+        if self.full_channels is not None:
+            config["full_channels"] = self.full_channels
+        return config
+
     def call(self, inputs, training=None):
         mask = ops.cast(self.mask, self.compute_dtype)
         if training:
-            return _masked_with_saliency(inputs, mask, self.saliency)
+            return _masked_with_saliency(inputs, mask, self.saliency,
+                                         self.loss_scale)
         return inputs * mask
 
     def compute_output_shape(self, input_shape):
@@ -127,19 +163,32 @@ class ChannelGate(keras.layers.Layer):
         return int(ops.convert_to_numpy(self.mask).sum())
 
 
-def _masked_with_saliency(inputs, mask, saliency):
+def _masked_with_saliency(inputs, mask, saliency, loss_scale=None):
     """`inputs * mask`; its gradient also adds the Taylor saliency of every
-    channel (masked or not) to the `saliency` variable."""
+    channel (masked or not) to the `saliency` variable.
+
+    The products and sums are computed in the saliency's dtype (float32),
+    not in the activations' (float16 / bfloat16 under mixed precision,
+    too coarse to sum thousands of positions). `loss_scale` is None or
+    `(scale_loss, skip_overflow)`: `scale_loss(1.0)` is the factor the
+    loss was multiplied by before differentiation, divided out here."""
+    dtype = saliency.dtype
 
     @tf.custom_gradient
     def masked(x):
         def grad(upstream):
-            per_example = ops.sum(upstream * x, axis=tuple(
-                range(1, len(x.shape) - 1)))
+            per_example = ops.sum(
+                ops.cast(upstream, dtype) * ops.cast(x, dtype),
+                axis=tuple(range(1, len(x.shape) - 1)))
             # The loss is a batch mean, so `upstream` carries 1/N: the sum
             # over the batch is the mean of the per-example saliency.
-            batch = ops.cast(ops.sum(ops.abs(per_example), axis=0),
-                             saliency.dtype)
+            batch = ops.sum(ops.abs(per_example), axis=0)
+            if loss_scale is not None:
+                scale_loss, skip_overflow = loss_scale
+                batch = batch / ops.cast(scale_loss(1.0), dtype)
+                if skip_overflow:  # the optimizer skips this step too
+                    batch = ops.where(ops.all(ops.isfinite(batch)), batch,
+                                      ops.zeros_like(batch))
             # Under tf.distribute each replica saw part of the global batch
             # (and its loss is scaled by 1 / replicas): their sum is the
             # saliency of the global batch. Keras' `assign_add` is

@@ -76,6 +76,20 @@ def _gate_points(fmodel, skip):
     return points
 
 
+# A gate computes in its producer's precision, and keeps its mask, score
+# and saliency in float32 also when the producer keeps 16-bit weights.
+_GATE_POLICIES = {"float32": "float32", "float64": "float64",
+                  "mixed_float16": "mixed_float16", "float16": "mixed_float16",
+                  "mixed_bfloat16": "mixed_bfloat16",
+                  "bfloat16": "mixed_bfloat16"}
+
+
+def _gate_policy(producer):
+    """The dtype policy name for the gate after `producer` (None: the
+    global policy, for a producer whose policy is not a float one)."""
+    return _GATE_POLICIES.get(getattr(producer.dtype_policy, "name", None))
+
+
 def _insert_gates(fmodel, points):
     """The gated model, and `{id(gated model tensor): id(fmodel tensor)}`.
 
@@ -91,7 +105,8 @@ def _insert_gates(fmodel, points):
         if id(call.outputs[0]) in points:
             space, producer = points[id(call.outputs[0])]
             if space not in gates:
-                gates[space] = ChannelGate(name=f"{producer.name}_gate")
+                gates[space] = ChannelGate(name=f"{producer.name}_gate",
+                                           dtype=_gate_policy(producer))
             outputs = gates[space](outputs)
         return outputs
 
@@ -124,11 +139,10 @@ def gate(model, skip=()):
             prunable channels reach a layer tfprune does not understand (the
             message names the layer and the `skip=` value that avoids it).
 
-    Example:
-
-    >>> gated = tfprune.gate(tfprune.models.vgg16_cifar(width=0.25))
-    >>> [l.name for l in gated.layers if isinstance(l, tfprune.ChannelGate)][:2]
-    ['block1_conv1_gate', 'block1_conv2_gate']
+    Examples:
+        >>> gated = tfprune.gate(tfprune.models.vgg16_cifar(width=0.25))
+        >>> [l.name for l in gated.layers if isinstance(l, tfprune.ChannelGate)][:2]
+        ['block1_conv1_gate', 'block1_conv2_gate']
     """
     gated, left_out = gate_with_report(model, skip)
     for producers, message in left_out:

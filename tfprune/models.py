@@ -60,11 +60,10 @@ def vgg16_cifar(num_classes=10, width=1.0, input_shape=(32, 32, 3),
         dropout: dropout rate before the classifier. Default 0.
         name: model name.
 
-    Example:
-
-    >>> model = tfprune.models.vgg16_cifar(width=0.25)
-    >>> model.output_shape
-    (None, 10)
+    Examples:
+        >>> model = tfprune.models.vgg16_cifar(width=0.25)
+        >>> model.output_shape
+        (None, 10)
     """
     _check_width(width)
     inputs = keras.Input(input_shape, name="image")
@@ -97,11 +96,10 @@ def small_cnn(input_shape=(8, 8, 1), num_classes=10, widths=(32, 64),
             255 for 8-bit images); the model divides by it.
         name: model name.
 
-    Example:
-
-    >>> model = tfprune.models.small_cnn()
-    >>> model.output_shape
-    (None, 10)
+    Examples:
+        >>> model = tfprune.models.small_cnn()
+        >>> model.output_shape
+        (None, 10)
     """
     _check_widths(widths)
     if isinstance(pixel_max, bool) or not isinstance(pixel_max, (int, float)) \
@@ -154,10 +152,9 @@ def resnet_cifar(depth=20, num_classes=10, width=1.0,
         input_shape: raw pixels 0-255.
         name: model name (default `resnet{depth}_cifar`).
 
-    Example:
-
-    >>> tfprune.models.resnet_cifar(56).count_params()
-    860026
+    Examples:
+        >>> tfprune.models.resnet_cifar(56).count_params()
+        860026
     """
     if not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
         raise ValueError(
@@ -200,10 +197,9 @@ def mobilenet_v2_cifar(num_classes=10, width=1.0, input_shape=(32, 32, 3),
         input_shape: raw pixels 0-255.
         name: model name.
 
-    Example:
-
-    >>> tfprune.models.mobilenet_v2_cifar(width=0.5).output_shape
-    (None, 10)
+    Examples:
+        >>> tfprune.models.mobilenet_v2_cifar(width=0.5).output_shape
+        (None, 10)
     """
     _check_width(width)
     # (expansion, channels, blocks, first stride)
@@ -261,10 +257,9 @@ def conv1d_kws(input_shape=(49, 10), num_classes=12, widths=(32, 48, 64),
         widths: channels of the three stages.
         name: model name.
 
-    Example:
-
-    >>> tfprune.models.conv1d_kws().output_shape
-    (None, 12)
+    Examples:
+        >>> tfprune.models.conv1d_kws().output_shape
+        (None, 12)
     """
     _check_widths(widths)
     if len(widths) != 3:
@@ -326,10 +321,9 @@ def resnet8_tiny(width=1.0, num_classes=10, input_shape=(32, 32, 3),
         input_shape: `(height, width, 3)`, raw pixels 0-255.
         name: model name.
 
-    Example:
-
-    >>> tfprune.models.resnet8_tiny().count_params()
-    78666
+    Examples:
+        >>> tfprune.models.resnet8_tiny().count_params()
+        78666
     """
     _check_width(width)
     inputs = keras.Input(input_shape, name="image")
@@ -371,10 +365,9 @@ def ds_cnn_tiny(width=1.0, num_classes=12, input_shape=(49, 10, 1),
         input_shape: `(frames, features, 1)`.
         name: model name.
 
-    Example:
-
-    >>> tfprune.models.ds_cnn_tiny().count_params()
-    24908
+    Examples:
+        >>> tfprune.models.ds_cnn_tiny().count_params()
+        24908
     """
     _check_width(width)
     channels = _scaled(64, width)
@@ -410,10 +403,9 @@ def mobilenet_v1_tiny(width=1.0, alpha=0.25, num_classes=2,
             [-1, 1] inside the model).
         name: model name.
 
-    Example:
-
-    >>> tfprune.models.mobilenet_v1_tiny().count_params()
-    221794
+    Examples:
+        >>> tfprune.models.mobilenet_v1_tiny().count_params()
+        221794
     """
     _check_width(width)
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) \
@@ -448,10 +440,9 @@ def autoencoder_tiny(width=1.0, input_dim=640, name="autoencoder_tiny"):
         input_dim: features per example. Default 640.
         name: model name.
 
-    Example:
-
-    >>> tfprune.models.autoencoder_tiny().count_params()
-    269992
+    Examples:
+        >>> tfprune.models.autoencoder_tiny().count_params()
+        269992
     """
     _check_width(width)
     if isinstance(input_dim, bool) or not isinstance(input_dim, int) \

@@ -120,7 +120,7 @@ def layer_widths(gated):
     return widths
 
 
-# Chosen by the fine-tune benchmark (README, "Prune a trained model").
+# Chosen by the fine-tune benchmark (docs/results.md, "Pruning a trained model").
 FINE_TUNE_LEARNING_RATE = 0.02
 
 
@@ -151,7 +151,7 @@ class Recipe:
             recipe in `out_dir/teacher/` (reused by a rerun); `"warmup"`,
             the network's own snapshot at the end of the warm-up
             (`tfprune.SnapshotTeacher`; weak after a short warm-up, see
-            README).
+            docs/results.md).
         shrink_for_hold: once the masks are final, train the shrunk model
             (fewer MACs) for the hold epochs instead of the masked one (the
             optimizer restarts: same schedule, new momentum).
@@ -162,10 +162,9 @@ class Recipe:
         calibration_samples: examples for int8 calibration.
         verbose: Keras `fit` verbosity.
 
-    Example:
-
-    >>> Recipe(epochs=30)                   # from scratch, the paper's way
-    >>> Recipe.fine_tune(epochs=5)          # a trained model
+    Examples:
+        >>> Recipe(epochs=30)                   # from scratch, the paper's way
+        >>> Recipe.fine_tune(epochs=5)          # a trained model
     """
 
     epochs: int = 30

@@ -50,12 +50,11 @@ def as_terms(expr):
 class Polynomial:
     """`sum(coef * w[i] * w[j])` over group widths `w`, with `w[-1] == 1`.
 
-    Example:
-
-    >>> p = Polynomial(num_groups=2)
-    >>> p.add({(0, 1): 9.0, (1, CONSTANT): 1.0})   # 3x3 conv with bias
-    >>> p([4, 8])
-    296.0
+    Examples:
+        >>> p = Polynomial(num_groups=2)
+        >>> p.add({(0, 1): 9.0, (1, CONSTANT): 1.0})   # 3x3 conv with bias
+        >>> p([4, 8])
+        296.0
     """
 
     def __init__(self, num_groups):

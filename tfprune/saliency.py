@@ -25,6 +25,49 @@ def gates_of(model):
             if isinstance(layer, ChannelGate)]
 
 
+def follow_loss_scale(model, optimizer=None):
+    """Makes the gates of `model` divide their saliency by `optimizer`'s
+    loss scale.
+
+    A loss-scaling optimizer (a `keras.optimizers.LossScaleOptimizer`,
+    which Keras' `compile` wraps around the optimizer under the
+    `mixed_float16` policy, or any optimizer with a `loss_scale_factor`)
+    multiplies the loss before differentiation, and with it the gradients
+    the gates measure saliency from. The gates divide the scale back out,
+    and under a `LossScaleOptimizer` add nothing for a step whose
+    gradients overflowed (the optimizer skips that step). Without a loss
+    scale the gates compute as before.
+
+    `tfprune.TargetRatio` calls this when training begins; call it
+    yourself before `fit` when you fold saliency into scores without it.
+
+    Args:
+        model: a gated model or a `keras.distillation.Distiller` whose
+            student is one.
+        optimizer: default `model.optimizer`.
+
+    Returns:
+        True when any gate's loss scale changed (a train function traced
+        before then has the old one).
+
+    Examples:
+        >>> gated.compile(keras.optimizers.SGD(0.01), loss)  # mixed_float16
+        >>> tfprune.saliency.follow_loss_scale(gated)
+        True
+    """
+    if optimizer is None:
+        optimizer = getattr(model, "optimizer", None)
+    dynamic = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+    scaled = dynamic or getattr(optimizer, "loss_scale_factor", None)
+    hook = (optimizer.scale_loss, dynamic) if scaled else None
+    changed = False
+    for gate in gates_of(model):
+        if gate.loss_scale != hook:
+            gate.loss_scale = hook
+            changed = True
+    return changed
+
+
 def scores_are_empty(model):
     """True when no gate of `model` has gathered any saliency yet."""
     return not any(np.any(keras.ops.convert_to_numpy(g.score))
@@ -76,13 +119,12 @@ def gather_saliency(model, data, steps=20, loss=None):
     Returns:
         The number of gates whose scores were set.
 
-    Example:
-
-    >>> gated = tfprune.gate(trained_model)
-    >>> tfprune.gather_saliency(gated, (x_train, y_train), loss=keras.losses
-    ...     .SparseCategoricalCrossentropy(from_logits=True))
-    13
-    >>> tfprune.prune_now(gated, 0.5, metric="macs")
+    Examples:
+        >>> gated = tfprune.gate(trained_model)
+        >>> tfprune.gather_saliency(gated, (x_train, y_train), loss=keras.losses
+        ...     .SparseCategoricalCrossentropy(from_logits=True))
+        13
+        >>> tfprune.prune_now(gated, 0.5, metric="macs")
     """
     check_positive_int("steps", steps)
     gates = gates_of(model)
@@ -97,14 +139,27 @@ def gather_saliency(model, data, steps=20, loss=None):
                   for bn in norms]
     for gate in gates:
         gate.saliency.assign(keras.ops.zeros_like(gate.saliency))
+    # The loss is scaled as `fit` scales it (under mixed_float16, so that
+    # small gradients do not vanish in float16), and the gates divide the
+    # scale out.
+    optimizer = getattr(model, "optimizer", None)
+    hooks = [gate.loss_scale for gate in gates]
+    follow_loss_scale(model, optimizer)
     used = 0
-    for x, y, *_ in _labelled_batches(data, steps):
-        with tf.GradientTape() as tape:
-            y_pred = model(x, training=True)
-            value = compute_loss(x, y, y_pred)
-        # The gates' gradients add the saliency; the weights stay as they are.
-        tape.gradient(value, student.trainable_variables)
-        used += 1
+    try:
+        for x, y, *_ in _labelled_batches(data, steps):
+            with tf.GradientTape() as tape:
+                y_pred = model(x, training=True)
+                value = compute_loss(x, y, y_pred)
+                if optimizer is not None:
+                    value = optimizer.scale_loss(value)
+            # The gates' gradients add the saliency; the weights stay as
+            # they are.
+            tape.gradient(value, student.trainable_variables)
+            used += 1
+    finally:
+        for gate, hook in zip(gates, hooks):
+            gate.loss_scale = hook
     for bn, values in zip(norms, statistics):
         for variable, value in zip(bn.non_trainable_weights, values):
             variable.assign(value)

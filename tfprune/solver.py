@@ -59,9 +59,8 @@ def solve(importance, cost, budget, round_to=1, min_channels=1,
     Returns:
         One boolean array per group: True for the kept channels.
 
-    Example:
-
-    >>> masks = solve([np.ones(8), np.ones(16)], poly, budget=0.5 * poly([8, 16]))
+    Examples:
+        >>> masks = solve([np.ones(8), np.ones(16)], poly, budget=0.5 * poly([8, 16]))
     """
     search = _Search(importance, cost, budget, round_to, min_channels,
                      cost_aware)

@@ -119,10 +119,9 @@ _RULES_BY_NAME = {}
 def register_rule(layer_class, rule):
     """Registers how `layer_class` (and its subclasses) treats channels.
 
-    Example:
-
-    >>> tfprune.register_rule(MyActivation,
-    ...                       tfprune.ChannelwiseRule(zero_preserving=True))
+    Examples:
+        >>> tfprune.register_rule(MyActivation,
+        ...                       tfprune.ChannelwiseRule(zero_preserving=True))
     """
     if not (isinstance(layer_class, type)
             and issubclass(layer_class, keras.Operation)):
