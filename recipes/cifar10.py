@@ -98,6 +98,11 @@ flags.DEFINE_float("ramp", None, "Fraction of training ramping the ratio "
                    "(0: one-shot pruning, then fine-tuning; default 0.6, "
                    "with --init_from 0.5).")
 flags.DEFINE_integer("batch_size", 128, "Batch size.")
+flags.DEFINE_enum("precision", "float32",
+                  ["float32", "mixed_bfloat16", "mixed_float16"],
+                  "Keras dtype policy for training (mixed_float16 on GPUs); "
+                  "the int8 export converts a float32 copy. CPUs without "
+                  "AVX-512 emulate 16-bit math: much slower there.")
 flags.DEFINE_float("learning_rate", None, "Peak SGD learning rate (default "
                    "0.1 after a linear warm-up over the first epoch; with "
                    "--init_from 0.02 at once), then cosine decay to 0.")
@@ -182,6 +187,7 @@ def main(argv):
 
     target = parse_target(FLAGS.target)
     keras.utils.set_random_seed(FLAGS.seed)
+    keras.mixed_precision.set_global_policy(FLAGS.precision)
     model = starting_model()  # a bad --init_from fails before the data loads
     train, val = data.cifar10_pipelines(
         FLAGS.data_dir, FLAGS.val_size, FLAGS.batch_size, FLAGS.seed,

@@ -260,3 +260,22 @@ def test_mlperf_ic_runs_fit_a_flash_budget_and_are_collected(tmp_path):
     assert [(b.strip(), m.strip()) for b, m in rows] == [
         ("none", "unpruned"), ("≤ 20,000 B", "dcp"), ("≤ 20,000 B", "thin")]
     assert os.path.getsize(out / "accuracy_vs_flash.png") > 0
+
+
+def test_harness_meets_params_and_macs_at_once(tmp_path):
+    write_image_folder(str(tmp_path / "cifar"), 48)
+    out = tmp_path / "results"
+    _run("accuracy.py", "--target=0.941", "--macs_target=0.762",
+         "--width=0.0625", "--epochs=2", "--batch_size=16", "--val_size=16",
+         "--tflm_samples=0", f"--data_dir={tmp_path / 'cifar'}",
+         f"--results_dir={out}", cwd=tmp_path)
+    run = json.load(open(out / "tfprune_params0.941_macs0.762_s0.json"))
+    removed = run["removed_vs_reference"]
+    assert removed["params"] >= 0.941 - 0.005, removed
+    assert removed["macs"] >= 0.762 - 0.005, removed
+    result = subprocess.run(
+        [sys.executable, os.path.join(REPO, "benchmarks", "accuracy.py"),
+         "--method=thin", "--macs_target=0.5", f"--results_dir={out}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    assert "--macs_target needs --metric=params" in result.stderr

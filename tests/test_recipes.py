@@ -187,3 +187,20 @@ def test_cifar10_recipe_says_what_a_bad_target_or_start_is(tmp_path):
             capture_output=True, text=True, timeout=300)
         assert result.returncode != 0
         assert message in result.stderr
+
+
+def test_cifar10_recipe_trains_resnet8_in_mixed_bfloat16(tmp_path):
+    data_dir = tmp_path / "cifar"
+    write_image_folder(str(data_dir), 48)
+    out = tmp_path / "resnet8"
+    _run(["recipes/cifar10.py", "--model=resnet8", "--width=0.5",
+          "--precision=mixed_bfloat16", "--target=0.5", "--epochs=2",
+          "--batch_size=16", f"--data_dir={data_dir}", "--val_size=16",
+          "--tflm_samples=4", f"--out_dir={out}"], tmp_path)
+    report = _check_outputs(out, 0.5)
+    assert report["val_accuracy_int8_tflm"] is not None
+    model = keras.models.load_model(out / "model.keras")
+    assert model.count_params() < tfprune.models.resnet8_tiny(
+        width=0.5).count_params()
+    assert any(layer.dtype_policy.name == "mixed_bfloat16"
+               for layer in model.layers)
