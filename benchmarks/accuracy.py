@@ -112,6 +112,10 @@ flags.DEFINE_integer("tflm_samples", 200,
 flags.DEFINE_bool("shrink_for_hold", False,
                   "Train the shrunk model (not the masked one) once the "
                   "masks are final.")
+flags.DEFINE_bool("shrink_during_training", True,
+                  "Rebuild the network without its settled channels during "
+                  "training (tfprune.fit); --noshrink_during_training "
+                  "trains the masked network to the end.")
 flags.DEFINE_float("lr_rewind", None,
                    "Learning-rate rewinding: when the masks become final, "
                    "the learning rate goes back to its value at this "
@@ -401,6 +405,7 @@ def main(argv):
             FLAGS.slimming_l1, round(FLAGS.oneshot_at * FLAGS.epochs))]
     settings["shrink_for_hold"] = FLAGS.shrink_for_hold and bool(target) \
         and not (FLAGS.flash_bytes or FLAGS.arena_bytes)
+    settings["shrink_during_training"] = FLAGS.shrink_during_training
     if FLAGS.teacher:
         settings["teacher"] = FLAGS.teacher if FLAGS.teacher in (
             "warmup", "initial") else keras.models.load_model(FLAGS.teacher)

@@ -79,6 +79,10 @@ flags.DEFINE_enum("importance", "scores", ["scores", "l1", "bn", "random"],
 flags.DEFINE_bool("shrink_for_hold", False,
                   "Train the shrunk model (not the masked one) once the "
                   "masks are final.")
+flags.DEFINE_bool("shrink_during_training", True,
+                  "Rebuild the network without its settled channels during "
+                  "training (tfprune.fit); --noshrink_during_training "
+                  "trains the masked network to the end.")
 flags.DEFINE_float("lr_rewind", None,
                    "Learning-rate rewinding: when the masks become final, "
                    "the learning rate goes back to its value at this "
@@ -209,6 +213,7 @@ def main(argv):
         importance=FLAGS.importance,
         prune_options={"seed": FLAGS.seed}, teacher=teacher,
         shrink_for_hold=FLAGS.shrink_for_hold, lr_rewind=FLAGS.lr_rewind,
+        shrink_during_training=FLAGS.shrink_during_training,
         flash_bytes=flash_bytes or None, arena_bytes=arena_bytes or None,
         latency_ms=FLAGS.latency_ms or None, latency_table=latency_table)
     print_summary(report, (

@@ -259,8 +259,8 @@ REPORT_KEYS = {
     "distillation", "epochs", "before", "after", "removed", "layer_widths",
     "val_accuracy_float", "val_accuracy_int8_litert",
     "val_accuracy_int8_tflm", "tflm_samples", "tflite_bytes",
-    "tflm_arena_bytes", "tflite_ops", "shrink_for_hold", "history",
-    "seconds"}
+    "tflm_arena_bytes", "tflite_ops", "shrink_for_hold",
+    "shrink_during_training", "history", "seconds"}
 
 
 def test_the_report_keeps_its_keys(tmp_path):
@@ -287,3 +287,14 @@ def test_every_pipeline_function_fits_on_a_screen():
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
             and node.end_lineno - node.lineno + 1 > 80]
     assert not long
+
+
+def test_the_default_run_rebuilds_the_network_during_training(tmp_path):
+    train, val = _digits()
+    report = train_prune_export(
+        tfprune.models.small_cnn(), train, val, str(tmp_path), target=0.7,
+        epochs=6, learning_rate=0.05, tflm_samples=0, verbose=0)
+    assert report["shrink_during_training"]
+    assert abs(report["removed"]["params"] - 0.7) <= 0.005
+    # Widths are reported against the unpruned network.
+    assert report["layer_widths"]["conv2"][1] == 64

@@ -12,7 +12,7 @@ Examples:
 
 from tfprune import models
 from tfprune.callbacks import TargetRatio
-from tfprune.convert import evaluate_tflite, to_tflite
+from tfprune.convert import TFLMError, evaluate_tflite, to_tflite
 from tfprune.cost import measure
 from tfprune.coverage import coverage
 from tfprune.data import EpochShuffle
@@ -30,15 +30,16 @@ from tfprune.saliency import gather_saliency
 from tfprune.schedules import RewoundCosine
 from tfprune.solver import BudgetError
 from tfprune.surgery import shrink
+from tfprune.training import fit
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BudgetError", "ChannelGate", "ChannelwiseRule", "Device", "EpochShuffle",
     "ExportError", "GraphError", "LatencyTable", "LayerRule", "RewoundCosine",
-    "SnapshotTeacher", "TargetRatio", "coverage", "distillation_loss",
-    "evaluate_tflite", "export", "gate", "gather_saliency", "get_device",
-    "measure", "models",
+    "SnapshotTeacher", "TFLMError", "TargetRatio", "coverage",
+    "distillation_loss", "evaluate_tflite", "export", "fit", "gate",
+    "gather_saliency", "get_device", "measure", "models",
     "profile_latency", "prune_now", "register_device", "register_rule",
     "shrink", "to_tflite",
 ]

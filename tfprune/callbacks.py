@@ -248,7 +248,7 @@ class TargetRatio(keras.callbacks.Callback):
         # A `keras.distillation.Distiller` trains its `student`.
         return getattr(self.model, "student", self.model)
 
-    def on_train_begin(self, logs=None):
+    def _make_plan(self):
         limits = pruning.limits_for(
             self._gated(), self.target, self.metric, self.flash_bytes,
             self.arena_bytes, self.latency_ms,
@@ -259,6 +259,45 @@ class TargetRatio(keras.callbacks.Callback):
             limits=limits, latency_table=self.latency_table)
         if self._device:  # the budgets as a fraction of the combined cost
             self.ratio = self._plan.fitting_ratio()
+
+    def on_rebuild(self):
+        """Follows the narrower copy of the model that `tfprune.fit` put in
+        place of the old one between two epochs (`self.model` is already
+        the new one). The schedule's state carries on; budgets stay
+        fractions of the unpruned network."""
+        self._make_plan()
+        saliency.follow_loss_scale(self.model)
+
+    def settled_channels(self, slack=0.25):
+        """The channels that are off and will not come back: one boolean
+        array per group of the model's `ChannelGraph`.
+
+        In the hold (without `hold_updates`) the masks are final: every
+        masked channel. In the ramp, a masked channel that the budget solver
+        would still leave out if the kept cost were `1 + slack` times what
+        it is now: to return it would have to overtake kept channels worth
+        `slack` of the network, while the schedule only ever lowers the
+        budget. Channels near the cut stay (masked), so they can come back.
+        None in the warm-up, or with `importance="random"` before the hold
+        (its values are drawn per group width).
+        """
+        if isinstance(slack, bool) or not isinstance(
+                slack, (int, float)) or slack < 0:
+            raise ValueError("`slack` is a fraction of the kept cost, at "
+                             f"least 0. Received: slack={slack!r}")
+        plan = self._plan
+        masks = [g.gate.mask.numpy().astype(bool) for g in plan.graph.groups]
+        if self._holding and not self.hold_updates:
+            return [~m for m in masks]
+        if self._phase not in ("ramp", "hold") or self.importance == "random":
+            return None
+        kept_cost = plan.cost([int(m.sum()) for m in masks])
+        near = plan.choose(min(kept_cost * (1 + slack), plan.full_cost),
+                           exact=False)
+        return [~m & ~np.asarray(n, bool) for m, n in zip(masks, near)]
+
+    def on_train_begin(self, logs=None):
+        self._make_plan()
         # Saliency in units of the loss under a loss-scaling optimizer
         # (mixed_float16); a train function traced before has the old scale.
         if saliency.follow_loss_scale(self.model) and getattr(

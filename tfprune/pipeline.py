@@ -24,7 +24,7 @@ import time
 import keras
 import numpy as np
 
-from tfprune import convert, distillation
+from tfprune import convert, distillation, training
 from tfprune.callbacks import TRAINED_MODEL_RAMP, TargetRatio
 from tfprune.cost import measure
 from tfprune.gating import gate
@@ -116,7 +116,8 @@ def layer_widths(gated):
     widths = {}
     for group in ChannelGraph(gated).groups:
         for producer in group.producers:
-            widths[producer.name] = [group.gate.kept_channels(), group.size]
+            widths[producer.name] = [group.gate.kept_channels(),
+                                     group.gate.original_channels]
     return widths
 
 
@@ -154,7 +155,14 @@ class Recipe:
             docs/results.md).
         shrink_for_hold: once the masks are final, train the shrunk model
             (fewer MACs) for the hold epochs instead of the masked one (the
-            optimizer restarts: same schedule, new momentum).
+            optimizer restarts: same schedule, new momentum). Replaces
+            `shrink_during_training`.
+        shrink_during_training: train through `tfprune.fit`, which rebuilds
+            the network without the channels that are off for good, in the
+            ramp and at the start of the hold, carrying weights, optimizer
+            state, schedule and callbacks (exact: the result is what the
+            masked network computes). Used with ratio budgets and no
+            teacher; otherwise the masked network trains to the end.
         callbacks: more Keras callbacks for training, e.g. the
             `tfprune.EpochShuffle` that ordered `train`.
         tflm_samples: validation examples run in the TFLite Micro
@@ -180,6 +188,7 @@ class Recipe:
     distill_temperature: float = 4.0
     distill_weight: float = 0.5
     shrink_for_hold: bool = False
+    shrink_during_training: bool = True
     callbacks: tuple = ()
     tflm_samples: int = 200
     calibration_samples: int = 200
@@ -373,9 +382,23 @@ class PruneRun:
             trainer = self.compiled(net, schedule, teacher, distill_weight=0)
             callbacks.append(distillation.SnapshotTeacher(
                 teacher.snapshot_epoch, self.recipe.distill_weight))
+        if prune is not None and self.shrinks_during_training(teacher):
+            history = training.fit(
+                trainer, self.train, epochs=self.recipe.epochs,
+                validation_data=self.val, callbacks=callbacks,
+                verbose=self.recipe.verbose)
+            self.trained = history.model
+            return history.history
         return trainer.fit(self.train, epochs=self.recipe.epochs,
                            validation_data=self.val, callbacks=callbacks,
                            verbose=self.recipe.verbose).history
+
+    def shrinks_during_training(self, teacher):
+        """Whether `train_masked` rebuilds the network as channels settle
+        (`Recipe.shrink_during_training`)."""
+        return (self.recipe.shrink_during_training and self.pruning
+                and teacher is None and "ratio" in self.budget
+                and self.hold_epoch >= self.recipe.epochs)
 
     def train_hold(self, net, schedule, teacher):
         """Trains the shrunk `net` for the hold epochs. Returns `(small,
@@ -409,7 +432,9 @@ class PruneRun:
         if hold and os.path.exists(stage_one):
             net = keras.models.load_model(stage_one)  # resumed in the hold
         else:
+            self.trained = net
             histories.append(self.train_masked(net, schedule, prune, teacher))
+            net = self.trained  # narrower, if rebuilt during training
             if hold:
                 if teacher is not None and teacher.snapshot_epoch is not None:
                     write_atomically(
@@ -481,6 +506,7 @@ class PruneRun:
             "layer_widths": layer_widths(net) if self.pruning else {},
             **exported,
             "shrink_for_hold": self.hold_epoch < r.epochs,
+            "shrink_during_training": self.shrinks_during_training(teacher),
             "history": {k: [float(v) for v in vals]
                         for k, vals in history.items()},
         }

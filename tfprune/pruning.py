@@ -169,10 +169,18 @@ class BudgetPlan:
                     f"The '{self.criterion}' importance of the channels of "
                     f"gate '{group.gate.name}' holds NaN or infinite values "
                     "(did training diverge?); masks left as they were.")
-        return solver.solve(importance, self.cost, budget,
-                            round_to=self.round_to,
-                            min_channels=self.min_channels, exact=exact,
-                            cost_aware=self.cost_aware)
+        # Channels removed during training (`tfprune.training`) take part
+        # as the least important ones, so that the solver sees the groups'
+        # unpruned sizes (its ranking depends on them) as it did before.
+        padded = [np.concatenate([np.asarray(values, float).reshape(-1),
+                                   np.full(full - np.size(values), -1.0)])
+                  for values, full in zip(importance, self.original_sizes)]
+        masks = solver.solve(padded, self.cost, budget,
+                             round_to=self.round_to,
+                             min_channels=self.min_channels, exact=exact,
+                             cost_aware=self.cost_aware)
+        return [np.asarray(mask)[:size] for mask, size in
+                zip(masks, self.sizes)]
 
     def open_all(self):
         for group in self.graph.groups:

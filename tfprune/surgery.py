@@ -148,6 +148,11 @@ def shrink(gated):
         >>> small.count_params() < gated.count_params()
         True
     """
+    if getattr(gated, "_tfprune_replaced", False):
+        raise graph_lib.GraphError(
+            f"Model '{gated.name}' was replaced by a narrower copy during "
+            "tfprune.fit and no longer holds the trained network: shrink "
+            "`history.model` (what tfprune.fit returned) instead.")
     graph = graph_lib.ChannelGraph(gated)
     if not graph.groups:
         raise graph_lib.GraphError(
@@ -273,7 +278,19 @@ def narrow(gated, keep):
             downstream (folded into a bias by `shrink`, exact only in
             inference).
     """
+    graph = narrow_check(gated)
+    keep = list(keep)
+    return _rebuild(graph, _kept_channels(graph, _group_kept(graph, keep)),
+                    graph.model.name, keep_gates=True)
+
+
+def narrow_check(gated):
+    """The `ChannelGraph` of `gated`; raises `GraphError` if `narrow` cannot
+    rebuild it exactly."""
     graph = graph_lib.ChannelGraph(gated)
+    if not graph.groups:
+        raise graph_lib.GraphError(
+            f"Model '{graph.model.name}' has no ChannelGate layers.")
     graph.check()
     if graph.folds:
         raise graph_lib.GraphError(
@@ -281,7 +298,11 @@ def narrow(gated, keep):
             f"layer '{graph.folds[0].layer.name}' as constants, not zeros; "
             "removing them during training would change the training-mode "
             "outputs. Shrink it once training has ended (tfprune.shrink).")
-    keep = list(keep)
+    return graph
+
+
+def _group_kept(graph, keep):
+    """`keep` (booleans per group) as index arrays, checked."""
     if len(keep) != len(graph.groups):
         raise ValueError(
             f"`keep` needs one array per channel group ({len(graph.groups)})"
@@ -296,8 +317,7 @@ def narrow(gated, keep):
                 f"{mask.size} booleans, at least one True, and leave out "
                 "masked channels only.")
         group_kept.append(np.flatnonzero(k))
-    return _rebuild(graph, _kept_channels(graph, group_kept),
-                    graph.model.name, keep_gates=True)
+    return group_kept
 
 
 # Per optimizer class: the attributes holding one slot variable per

@@ -35,6 +35,7 @@ import time
 
 import numpy as np
 
+from tfprune import convert
 from tfprune import cost
 from tfprune import polynomial
 from tfprune import rules
@@ -155,17 +156,29 @@ def output_polynomial(graph, per_position=True):
     return poly
 
 
+TFLM_ARENA = 16 * 1024 * 1024  # the arena of the interpreters timed
+
+
 def ready_invoke(tflite_bytes, runtime="tflm"):
     """An interpreter of `runtime` for `tflite_bytes` (one thread), its
-    input set to zeros: returns its `invoke`, ready to time."""
+    input set to zeros: returns its `invoke`, ready to time.
+
+    Raises:
+        TFLMError: `runtime="tflm"` and the model does not run in TFLite
+            Micro with a `TFLM_ARENA`-byte arena (tried in a child process
+            first: a failing TFLite Micro can kill the process instead of
+            raising).
+    """
     if runtime not in RUNTIMES:
         raise ValueError(f"Unknown runtime. Expected one of {RUNTIMES}. "
                          f"Received: runtime={runtime!r}")
+    convert.check_tflite(tflite_bytes)
     if runtime == "tflm":
         from tflite_micro.python.tflite_micro import runtime as tflm
 
+        convert.check_tflm_arena(tflite_bytes, TFLM_ARENA)
         interpreter = tflm.Interpreter.from_bytes(
-            tflite_bytes, arena_size=16 * 1024 * 1024)
+            tflite_bytes, arena_size=TFLM_ARENA)
         detail = interpreter.get_input_details(0)
         interpreter.set_input(np.zeros(detail["shape"], detail["dtype"]), 0)
     else:
