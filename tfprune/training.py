@@ -240,10 +240,12 @@ def fit(model, x=None, y=None, epochs=1, callbacks=None, initial_epoch=0,
 
     Args:
         model: a compiled gated functional model (`tfprune.gate`).
-        x, y, **kwargs: as for `model.fit` (`validation_data`, `verbose`,
-            ...); `x` must give the same batches each epoch (a
-            `tf.data.Dataset`, or arrays).
-        epochs, initial_epoch, callbacks: as for `model.fit`.
+        x: as for `model.fit`; it must give the same batches each epoch
+            (a `tf.data.Dataset`, or arrays).
+        y: as for `model.fit`.
+        epochs: as for `model.fit`.
+        initial_epoch: as for `model.fit`.
+        callbacks: as for `model.fit`.
         slack: how far below the budget's cut a masked channel must be,
             as a fraction of the kept cost, to be removed in the ramp.
             Default 0.25.
