@@ -28,8 +28,13 @@ REFERENCE_BYTES = 98_496  # MLPerf Tiny's reference int8 ResNet-8 file
 
 
 def method_label(run):
-    """The method, and where it started: "tfprune (from trained, 5 ep)"."""
+    """The method, its teacher and where it started: "tfprune + self-KD
+    (from trained, 10 ep)"."""
     label = run["method"]
+    if run.get("teacher") == "initial":
+        label += " + self-KD"
+    elif run.get("teacher"):
+        label += " + KD"
     if run.get("init_from"):
         label += f" (from trained, {run['epochs']} ep)"
     return label

@@ -123,9 +123,16 @@ def test_training_after_the_rebuild_matches_the_masked_model(name):
         expected = slice_fn([w.numpy() for w in layer.weights])
         for w, want, got in zip(layer.weights, expected,
                                 new_layer.get_weights()):
-            # A gate's saliency sums |g * a| over the steps in float32.
-            rtol = 1e-3 if w is getattr(layer, "saliency", None) else 1e-4
-            np.testing.assert_allclose(got, want, atol=2e-5, rtol=rtol,
+            # A gate's saliency sums |g * a| over the steps in float32,
+            # in an order that varies with the machine's load (1.04e-3
+            # apart once).
+            rtol = 5e-3 if w is getattr(layer, "saliency", None) else 1e-4
+            # Adam divides by sqrt(v): where a gradient is near 0 the
+            # rounding of the narrower sums moves a weight by up to 9e-5
+            # in 4 steps (seen under load), a tenth of one step's 1e-3.
+            # Fresh slots instead of carried ones move it by several 1e-4.
+            atol = 2.5e-4 if name == "adam" else 2e-5
+            np.testing.assert_allclose(got, want, atol=atol, rtol=rtol,
                                        err_msg=w.path)
 
 
