@@ -29,8 +29,8 @@ setup(
         "recipes": ["scikit-learn>=1.5,<2"],
         "bench": ["matplotlib>=3.8,<4"],
         "test": [
-            "pytest>=8,<10", "pytest-xdist>=3.5,<4", "hypothesis>=6.100,<7", "scikit-learn>=1.5,<2",
-            "matplotlib>=3.8,<4",
+            "pytest>=8,<10", "pytest-xdist>=3.5,<4", "hypothesis>=6.100,<7",
+            "scikit-learn>=1.5,<2", "matplotlib>=3.8,<4",
             "tensorflow-datasets>=4.9.9,<5", "importlib_resources>=6",
             # The docs site and API reference (tests/test_docs.py builds it).
             "mkdocs>=1.6,<2", "mkdocstrings[python]>=1,<2",

@@ -130,7 +130,7 @@ def test_training_after_the_rebuild_matches_the_masked_model(name):
             # Adam divides by sqrt(v): where a gradient is near 0 the
             # rounding of the narrower sums moves a weight by up to 9e-5
             # in 4 steps (seen under load), a tenth of one step's 1e-3.
-            # Fresh slots instead of carried ones move it by several 1e-4.
+            # Fresh slots instead of carried ones: up to 5.9e-3 (measured).
             atol = 2.5e-4 if name == "adam" else 2e-5
             np.testing.assert_allclose(got, want, atol=atol, rtol=rtol,
                                        err_msg=w.path)

@@ -251,6 +251,8 @@ def fit(model, x=None, y=None, epochs=1, callbacks=None, initial_epoch=0,
             Default 0.25.
         min_saving: the least fraction of a step's MACs a rebuild before
             the hold must save. Default 0.05.
+        **kwargs: passed on to `model.fit` (`validation_data`, `verbose`,
+            ...).
 
     Returns:
         The `keras.callbacks.History` of the whole run. Its `model` is the
