@@ -69,6 +69,25 @@ def test_no_saliency_in_inference():
     np.testing.assert_array_equal(gate.saliency.numpy(), [0.0] * 3)
 
 
+def test_a_gate_that_measures_no_saliency():
+    gate = tfprune.ChannelGate(measures_saliency=False, name="g")
+    x = tf.ones((2, 3))
+    gate(x)
+    gate.set_mask([1, 0, 1])
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = gate(x, training=True)
+        loss = tf.reduce_sum(y)
+    np.testing.assert_array_equal(tape.gradient(loss, x), [[1, 0, 1]] * 2)
+    np.testing.assert_array_equal(y, [[1, 0, 1]] * 2)
+    np.testing.assert_array_equal(gate.saliency.numpy(), [0.0] * 3)
+    clone = tfprune.ChannelGate.from_config(gate.get_config())
+    assert clone.measures_saliency is False
+    assert "measures_saliency" not in tfprune.ChannelGate().get_config()
+    with pytest.raises(ValueError, match="measures_saliency='no'"):
+        tfprune.ChannelGate(measures_saliency="no")
+
+
 def test_weights_and_config():
     gate = tfprune.ChannelGate(name="g")
     gate(np.zeros((1, 5), "float32"))

@@ -111,6 +111,28 @@ def test_the_network_narrows_during_training_and_ends_at_the_target():
         tfprune.shrink(gated)
 
 
+def test_the_hold_network_measures_no_saliency():
+    """Rebuilt for the hold (final masks), the gates skip the saliency's
+    backward work; the rebuilds before it still measure."""
+    gates_by_model = []
+
+    class Gates(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            gates_by_model.append([g.measures_saliency for g in
+                                   self.model.layers
+                                   if isinstance(g, tfprune.ChannelGate)])
+
+    history = _fit(_gated(), [_prune(), Gates()])
+    hold_begins = int((0.125 + 0.5) * EPOCHS)  # epoch 5: the last ramp one
+    assert all(all(m) for m in gates_by_model[:hold_begins])
+    assert not any(any(m) for m in gates_by_model[hold_begins:])
+    gates = [g for g in history.model.layers
+             if isinstance(g, tfprune.ChannelGate)]
+    assert all(not np.any(keras.ops.convert_to_numpy(g.saliency))
+               for g in gates)
+    assert all(g.kept_channels() == g.channels for g in gates)
+
+
 def test_a_rebuild_keeps_what_the_masked_model_computes(monkeypatch):
     """At every rebuild the new model's outputs (training mode too) equal
     the old one's on the same batch."""
@@ -120,8 +142,8 @@ def test_a_rebuild_keeps_what_the_masked_model_computes(monkeypatch):
     checked = []
     rebuilt = training._Run.rebuilt
 
-    def checking(self, model, keep, next_epoch):
-        new = rebuilt(self, model, keep, next_epoch)
+    def checking(self, model, keep, next_epoch, final=False):
+        new = rebuilt(self, model, keep, next_epoch, final)
         for mode in (False, True):
             a = keras.ops.convert_to_numpy(model(x[:64], training=mode))
             b = keras.ops.convert_to_numpy(new(x[:64], training=mode))

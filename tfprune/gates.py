@@ -41,6 +41,11 @@ class ChannelGate(keras.layers.Layer):
     gradients overflowed, which the optimizer skips too), so scores stay in
     units of the loss (`tfprune.saliency.follow_loss_scale`).
 
+    With `measures_saliency=False` the backward pass adds nothing (a plain
+    `inputs * mask` also in training, a little cheaper): `tfprune.fit`
+    rebuilds the network so for the hold, where the masks are final and
+    no saliency is read.
+
     Input shape:
         Any tensor whose last axis holds the channels.
 
@@ -55,8 +60,14 @@ class ChannelGate(keras.layers.Layer):
         6
     """
 
-    def __init__(self, full_channels=None, **kwargs):
+    def __init__(self, full_channels=None, measures_saliency=True,
+                 **kwargs):
         super().__init__(**kwargs)
+        if not isinstance(measures_saliency, bool):
+            raise ValueError(
+                "`measures_saliency` is True or False. Received: "
+                f"measures_saliency={measures_saliency!r}")
+        self.measures_saliency = measures_saliency
         if full_channels is not None and (
                 isinstance(full_channels, bool)
                 or not isinstance(full_channels, int) or full_channels < 1):
@@ -111,11 +122,13 @@ class ChannelGate(keras.layers.Layer):
         config = super().get_config()
         if self.full_channels is not None:
             config["full_channels"] = self.full_channels
+        if not self.measures_saliency:
+            config["measures_saliency"] = False
         return config
 
     def call(self, inputs, training=None):
         mask = ops.cast(self.mask, self.compute_dtype)
-        if training:
+        if training and self.measures_saliency:
             return _masked_with_saliency(inputs, mask, self.saliency,
                                          self.loss_scale)
         return inputs * mask

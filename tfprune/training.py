@@ -19,6 +19,7 @@ import keras
 import numpy as np
 
 from tfprune import cost as cost_lib
+from tfprune import saliency
 from tfprune import surgery
 from tfprune.callbacks import TargetRatio, _print
 from tfprune.graph import GraphError
@@ -123,7 +124,8 @@ class _Rebuild(keras.callbacks.Callback):
         if not prune._holding and (saving < run.min_saving
                                    or not self._pays_back(saving, epoch)):
             return
-        run.next_model = run.rebuilt(self.model, keep, epoch + 1)
+        final = prune._holding and not prune.hold_updates
+        run.next_model = run.rebuilt(self.model, keep, epoch + 1, final)
         self.model.stop_training = True
         if prune.verbose:
             _print(f"tfprune.fit: rebuilt the network after epoch "
@@ -141,10 +143,15 @@ class _Run:
         self.state_dir = None if backup is None else os.path.join(
             backup.backup_dir, "tfprune_rebuilt")
 
-    def rebuilt(self, model, keep, next_epoch):
-        """The narrowed, compiled copy of `model` (saved for a resume)."""
+    def rebuilt(self, model, keep, next_epoch, final=False):
+        """The narrowed, compiled copy of `model` (saved for a resume).
+        With `final` (the hold's masks, never updated) its gates measure no
+        saliency."""
         with model.distribute_strategy.scope():
             narrowed, transfer = surgery.narrow(model, keep)
+            if final:
+                for gate in saliency.gates_of(narrowed):
+                    gate.measures_saliency = False
             narrowed.compile_from_config(model.get_compile_config())
             narrowed.optimizer.build(narrowed.trainable_variables)
             surgery.carry_optimizer(
