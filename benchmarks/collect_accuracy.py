@@ -44,6 +44,8 @@ def groups(runs):
                 "_")[0] + ")"
         if r.get("weight_decay", 5e-4) != 5e-4:
             method += f", weight decay {r['weight_decay']:g}"
+        if isinstance(target, dict):  # several budgets, every one met
+            target = " and ".join(f"{v:g} {k}" for k, v in target.items())
         grouped[(method, r["metric"], str(target))].append(r)
 
     def order(item):  # one block per budget (parameters first), then method
@@ -64,6 +66,15 @@ def _pct(value):
     return "n/a" if value is None else f"{100 * value:.2f}%"
 
 
+def _budget(metric, target):
+    """'−94% params', or '−94.1% params and −76.2% macs' for a run with
+    several budgets (its target reads '0.941 params and 0.762 macs')."""
+    if " and " not in target:
+        return f"−{float(target):.0%} {metric}"
+    parts = [part.split(" ") for part in target.split(" and ")]
+    return " and ".join(f"−{float(v):.1%} {k}" for v, k in parts)
+
+
 def table(runs):
     lines = [
         "| method | budget | seeds | params (removed) | MACs removed | "
@@ -74,7 +85,7 @@ def table(runs):
         removed = rs[0]["removed_vs_reference"]
         each = ", ".join(f"{100 * r['val_accuracy_float']:.2f}" for r in rs)
         tflm = _mean([r.get("val_accuracy_int8_tflm") for r in rs])
-        budget = "—" if method == "unpruned" else f"−{float(target):.0%} {metric}"
+        budget = "—" if method == "unpruned" else _budget(metric, target)
         lines.append(
             f"| {method} | {budget} | {len(rs)} | "
             f"{rs[0]['after']['params']:,} (−{100 * removed['params']:.2f}%) | "

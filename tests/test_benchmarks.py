@@ -108,6 +108,22 @@ def test_collector_writes_the_table_and_plots(results):
         assert os.path.getsize(results / name) > 0
 
 
+def test_collector_names_a_run_with_two_budgets(monkeypatch):
+    """`--target=0.941 --macs_target=0.762`: one row, both budgets named."""
+    monkeypatch.syspath_prepend(os.path.join(REPO, "benchmarks"))
+    import collect_accuracy
+
+    runs = [{"method": "tfprune", "metric": "params", "seed": seed,
+             "name": f"tfprune_params0.941_macs0.762_s{seed}",
+             "target": {"params": 0.941, "macs": 0.762}}
+            for seed in (0, 1)]
+    [(key, grouped)] = collect_accuracy.groups(runs).items()
+    assert len(grouped) == 2
+    assert collect_accuracy._budget(key[1], key[2]) == \
+        "−94.1% params and −76.2% macs"
+    assert collect_accuracy._budget("params", "0.94") == "−94% params"
+
+
 def test_int8_ties_scores_every_tflite_as_the_run_did(results):
     _run("int8_ties.py", f"--results_dir={results}",
          f"--data_dir={results.parent / 'cifar'}", "--val_size=32",
