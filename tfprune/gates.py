@@ -42,9 +42,9 @@ class ChannelGate(keras.layers.Layer):
     units of the loss (`tfprune.saliency.follow_loss_scale`).
 
     With `measures_saliency=False` the backward pass adds nothing (a plain
-    `inputs * mask` also in training, a little cheaper): `tfprune.fit`
-    rebuilds the network so for the hold, where the masks are final and
-    no saliency is read.
+    `inputs * mask` also in training, a little cheaper). `tfprune.fit`
+    builds the hold's network this way: its masks are final and no
+    saliency is read.
 
     Input shape:
         Any tensor whose last axis holds the channels.
