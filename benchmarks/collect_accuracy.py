@@ -66,13 +66,13 @@ def _pct(value):
     return "n/a" if value is None else f"{100 * value:.2f}%"
 
 
-def _budget(metric, target):
+def _budget(metric, target, run):
     """'−94% params', or '−94.1% params and −76.2% macs' for a run with
-    several budgets (its target reads '0.941 params and 0.762 macs')."""
-    if " and " not in target:
-        return f"−{float(target):.0%} {metric}"
-    parts = [part.split(" ") for part in target.split(" and ")]
-    return " and ".join(f"−{float(v):.1%} {k}" for v, k in parts)
+    several budgets (`run["target"]` a dict: `--macs_target`)."""
+    if isinstance(run.get("target"), dict):
+        return " and ".join(f"−{v:.1%} {k}"
+                            for k, v in run["target"].items())
+    return f"−{float(target):.0%} {metric}"
 
 
 def table(runs):
@@ -85,7 +85,8 @@ def table(runs):
         removed = rs[0]["removed_vs_reference"]
         each = ", ".join(f"{100 * r['val_accuracy_float']:.2f}" for r in rs)
         tflm = _mean([r.get("val_accuracy_int8_tflm") for r in rs])
-        budget = "—" if method == "unpruned" else _budget(metric, target)
+        budget = "—" if method == "unpruned" else _budget(metric, target,
+                                                           rs[0])
         lines.append(
             f"| {method} | {budget} | {len(rs)} | "
             f"{rs[0]['after']['params']:,} (−{100 * removed['params']:.2f}%) | "

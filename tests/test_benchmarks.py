@@ -119,9 +119,10 @@ def test_collector_names_a_run_with_two_budgets(monkeypatch):
             for seed in (0, 1)]
     [(key, grouped)] = collect_accuracy.groups(runs).items()
     assert len(grouped) == 2
-    assert collect_accuracy._budget(key[1], key[2]) == \
+    assert collect_accuracy._budget(key[1], key[2], grouped[0]) == \
         "−94.1% params and −76.2% macs"
-    assert collect_accuracy._budget("params", "0.94") == "−94% params"
+    assert collect_accuracy._budget("params", "0.94", {"target": 0.94}) \
+        == "−94% params"
 
 
 def test_int8_ties_scores_every_tflite_as_the_run_did(results):

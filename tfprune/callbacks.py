@@ -268,6 +268,11 @@ class TargetRatio(keras.callbacks.Callback):
         self._make_plan()
         saliency.follow_loss_scale(self.model)
 
+    @property
+    def masks_are_final(self):
+        """True in the hold without `hold_updates`: no mask changes again."""
+        return self._holding and not self.hold_updates
+
     def settled_channels(self, slack=0.25):
         """The channels that are off and will not come back: one boolean
         array per group of the model's `ChannelGraph`.
@@ -287,7 +292,7 @@ class TargetRatio(keras.callbacks.Callback):
                              f"least 0. Received: slack={slack!r}")
         plan = self._plan
         masks = [g.gate.mask.numpy().astype(bool) for g in plan.graph.groups]
-        if self._holding and not self.hold_updates:
+        if self.masks_are_final:
             return [~m for m in masks]
         if self._phase not in ("ramp", "hold") or self.importance == "random":
             return None

@@ -124,8 +124,8 @@ class _Rebuild(keras.callbacks.Callback):
         if not prune._holding and (saving < run.min_saving
                                    or not self._pays_back(saving, epoch)):
             return
-        final = prune._holding and not prune.hold_updates
-        run.next_model = run.rebuilt(self.model, keep, epoch + 1, final)
+        run.next_model = run.rebuilt(self.model, keep, epoch + 1,
+                                     final=prune.masks_are_final)
         self.model.stop_training = True
         if prune.verbose:
             _print(f"tfprune.fit: rebuilt the network after epoch "
