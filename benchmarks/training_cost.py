@@ -10,7 +10,8 @@ Each repeat runs `benchmarks/accuracy.py --method=unpruned` and then
 otherwise, each in its own process), one after the other, and prints the
 ratio of their wall times: the whole process (imports, data, training,
 shrink, export, evaluation) and the harness' own `seconds` (the run
-without imports and data loading). Every run's JSON, `.tflite` and log go
+without imports and data loading), and of their CPU times (user + system,
+less moved by other load on the machine than wall time). Every run's JSON, `.tflite` and log go
 to --results_dir as the harness names them; the ratios go to
 `<results_dir>/ratios.txt`. Give the machine to the benchmark: anything
 beside it moves both times.
@@ -18,6 +19,7 @@ beside it moves both times.
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -47,24 +49,31 @@ def harness_args(method, seed):
     return args
 
 
+def _children_cpu_seconds():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def timed_run(method, seed):
-    """`(wall seconds, the run's JSON report)` of one harness process."""
+    """`(wall seconds, CPU seconds, the run's JSON report)` of one harness
+    process."""
     name = f"{method}_{FLAGS.metric}{FLAGS.target:g}_s{seed}"
     log_path = os.path.join(FLAGS.results_dir, name + ".log")
     env = dict(os.environ)  # the harness imports tfprune, installed or not
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (os.path.dirname(HERE), env.get("PYTHONPATH")) if p)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _children_cpu_seconds()
     with open(log_path, "w") as log:
         done = subprocess.run([sys.executable, HARNESS,
                                *harness_args(method, seed)],
                               stdout=log, stderr=subprocess.STDOUT, env=env)
     wall = time.perf_counter() - start
+    cpu = _children_cpu_seconds() - cpu
     if done.returncode:
         raise RuntimeError(f"{method} seed {seed} failed (exit "
                            f"{done.returncode}): see {log_path}")
     with open(os.path.join(FLAGS.results_dir, name + ".json")) as f:
-        return wall, json.load(f)
+        return wall, cpu, json.load(f)
 
 
 def main(argv):
@@ -76,15 +85,16 @@ def main(argv):
                 "from scratch") + ", back to back, benchmarks/accuracy.py "
              "defaults otherwise", ""]
     for seed in range(FLAGS.repeats):
-        base_wall, base = timed_run("unpruned", seed)
-        wall, run = timed_run("tfprune", seed)
+        base_wall, base_cpu, base = timed_run("unpruned", seed)
+        wall, cpu, run = timed_run("tfprune", seed)
         lines.append(
             f"seed {seed}: unpruned {base_wall:.0f} s (run {base['seconds']:.0f}"
             f" s, {base['val_accuracy_float']:.2%}), tfprune {wall:.0f} s (run "
             f"{run['seconds']:.0f} s, {run['val_accuracy_float']:.2%}, "
             f"{run['removed'][FLAGS.metric]:.2%} {FLAGS.metric} removed): "
             f"wall {wall / base_wall:.3f}x, run "
-            f"{run['seconds'] / base['seconds']:.3f}x")
+            f"{run['seconds'] / base['seconds']:.3f}x, CPU time "
+            f"{cpu / base_cpu:.3f}x")
         print(lines[-1], flush=True)
         with open(os.path.join(FLAGS.results_dir, "ratios.txt"), "w") as f:
             f.write("\n".join(lines) + "\n")
