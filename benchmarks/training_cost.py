@@ -13,7 +13,8 @@ shrink, export, evaluation) and the harness' own `seconds` (the run
 without imports and data loading), and of their CPU times (user + system,
 less moved by other load on the machine than wall time). Every run's JSON, `.tflite` and log go
 to --results_dir as the harness names them; the ratios go to
-`<results_dir>/ratios.txt`. Give the machine to the benchmark: anything
+`<results_dir>/ratios.txt`. Flags after `--` go to both harness runs
+as they are (`-- --width=0.125`). Give the machine to the benchmark: anything
 beside it moves both times.
 """
 
@@ -40,8 +41,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 HARNESS = os.path.join(HERE, "accuracy.py")
 
 
-def harness_args(method, seed):
-    args = [f"--method={method}", f"--seed={seed}",
+def harness_args(method, seed, extra):
+    args = [*extra, f"--method={method}", f"--seed={seed}",
             f"--epochs={FLAGS.epochs}", f"--metric={FLAGS.metric}",
             f"--target={FLAGS.target}", f"--results_dir={FLAGS.results_dir}"]
     if FLAGS.init_from:
@@ -54,7 +55,7 @@ def _children_cpu_seconds():
     return usage.ru_utime + usage.ru_stime
 
 
-def timed_run(method, seed):
+def timed_run(method, seed, extra):
     """`(wall seconds, CPU seconds, the run's JSON report)` of one harness
     process."""
     name = f"{method}_{FLAGS.metric}{FLAGS.target:g}_s{seed}"
@@ -65,7 +66,7 @@ def timed_run(method, seed):
     start, cpu = time.perf_counter(), _children_cpu_seconds()
     with open(log_path, "w") as log:
         done = subprocess.run([sys.executable, HARNESS,
-                               *harness_args(method, seed)],
+                               *harness_args(method, seed, extra)],
                               stdout=log, stderr=subprocess.STDOUT, env=env)
     wall = time.perf_counter() - start
     cpu = _children_cpu_seconds() - cpu
@@ -77,7 +78,7 @@ def timed_run(method, seed):
 
 
 def main(argv):
-    del argv
+    extra = argv[1:]  # after "--": flags for the harness, both runs
     os.makedirs(FLAGS.results_dir, exist_ok=True)
     lines = [f"tfprune ({FLAGS.metric} -{FLAGS.target:.0%}) against unpruned, "
              f"{FLAGS.epochs} epochs, "
@@ -85,8 +86,8 @@ def main(argv):
                 "from scratch") + ", back to back, benchmarks/accuracy.py "
              "defaults otherwise", ""]
     for seed in range(FLAGS.repeats):
-        base_wall, base_cpu, base = timed_run("unpruned", seed)
-        wall, cpu, run = timed_run("tfprune", seed)
+        base_wall, base_cpu, base = timed_run("unpruned", seed, extra)
+        wall, cpu, run = timed_run("tfprune", seed, extra)
         lines.append(
             f"seed {seed}: unpruned {base_wall:.0f} s (run {base['seconds']:.0f}"
             f" s, {base['val_accuracy_float']:.2%}), tfprune {wall:.0f} s (run "

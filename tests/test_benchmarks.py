@@ -3,6 +3,7 @@
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -296,3 +297,30 @@ def test_harness_meets_params_and_macs_at_once(tmp_path):
         cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert result.returncode != 0
     assert "--macs_target needs --metric=params" in result.stderr
+
+
+def test_training_cost_times_the_two_runs_back_to_back(tmp_path):
+    write_image_folder(str(tmp_path / "cifar"), 64)
+    out = tmp_path / "cost"
+    _run("training_cost.py", "--repeats=1", "--epochs=2",
+         f"--results_dir={out}", "--", "--width=0.0625", "--batch_size=16",
+         "--val_size=16", "--tflm_samples=0",
+         f"--data_dir={tmp_path / 'cifar'}", cwd=tmp_path)
+    for method in ("unpruned", "tfprune"):
+        run = json.load(open(out / f"{method}_params0.94_s0.json"))
+        assert run["epochs"] == 2 and run["width"] == 0.0625
+    [line] = [line for line in open(out / "ratios.txt").read().splitlines()
+              if line.startswith("seed 0:")]
+    ratios = re.search(r"wall ([\d.]+)x, run ([\d.]+)x, CPU time ([\d.]+)x$",
+                       line)
+    assert ratios and all(float(r) > 0 for r in ratios.groups()), line
+
+
+def test_fit_epoch_parts_prints_every_part(tmp_path):
+    text = _run("fit_epoch_parts.py", "--width=0.0625", "--batch_size=8",
+                "--steps=10", "--timed_steps=2", "--val_batches=2",
+                "--calibration_steps=2", cwd=tmp_path)
+    for part in ("plain step", "gated step", "validation, gated",
+                 "BatchNorm re-estimation", "rebuild (masks, narrow",
+                 "first step after it", "hold step (-94% params"):
+        assert part in text, part
