@@ -11,7 +11,8 @@ otherwise, each in its own process), one after the other, and prints the
 ratio of their wall times: the whole process (imports, data, training,
 shrink, export, evaluation) and the harness' own `seconds` (the run
 without imports and data loading), and of their CPU times (user + system,
-less moved by other load on the machine than wall time). Every run's JSON, `.tflite` and log go
+less moved by other load on the machine than wall time). Each run starts afresh (the harness' training folder, which it would
+resume from, is removed first). Every run's JSON, `.tflite` and log go
 to --results_dir as the harness names them; the ratios go to
 `<results_dir>/ratios.txt`. Flags after `--` go to both harness runs
 as they are (`-- --width=0.125`). Give the machine to the benchmark: anything
@@ -21,6 +22,7 @@ beside it moves both times.
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -60,6 +62,9 @@ def timed_run(method, seed, extra):
     process."""
     name = f"{method}_{FLAGS.metric}{FLAGS.target:g}_s{seed}"
     log_path = os.path.join(FLAGS.results_dir, name + ".log")
+    # The harness resumes from its training folder: time a fresh run.
+    shutil.rmtree(os.path.join("runs", "accuracy", os.path.basename(
+        os.path.normpath(FLAGS.results_dir)), name), ignore_errors=True)
     env = dict(os.environ)  # the harness imports tfprune, installed or not
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (os.path.dirname(HERE), env.get("PYTHONPATH")) if p)
@@ -74,7 +79,12 @@ def timed_run(method, seed, extra):
         raise RuntimeError(f"{method} seed {seed} failed (exit "
                            f"{done.returncode}): see {log_path}")
     with open(os.path.join(FLAGS.results_dir, name + ".json")) as f:
-        return wall, cpu, json.load(f)
+        report = json.load(f)
+    trained = len(report["history"]["seconds"])
+    if trained != FLAGS.epochs:
+        raise RuntimeError(f"{method} seed {seed} trained {trained} of "
+                           f"{FLAGS.epochs} epochs: not a whole run to time")
+    return wall, cpu, report
 
 
 def main(argv):

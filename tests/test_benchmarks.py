@@ -324,3 +324,14 @@ def test_fit_epoch_parts_prints_every_part(tmp_path):
                  "BatchNorm re-estimation", "rebuild (masks, narrow",
                  "first step after it", "hold step (-94% params"):
         assert part in text, part
+
+
+def test_fit_end_stall_times_each_fit_call(tmp_path):
+    write_image_folder(str(tmp_path / "cifar"), 32)
+    text = _run("fit_end_stall.py", "--fits=2", "--width=0.0625",
+                "--val_size=16",
+                f"--data_dir={tmp_path / 'cifar'}", cwd=tmp_path)
+    calls = re.findall(r"^fit (\d): before on_train_begin [\d.]+ s, epoch "
+                       r"[\d.]+ s, after the last on_epoch_end [\d.]+ s$",
+                       text, re.M)
+    assert calls == ["0", "1"], text
