@@ -11,12 +11,13 @@ otherwise, each in its own process), one after the other, and prints the
 ratio of their wall times: the whole process (imports, data, training,
 shrink, export, evaluation) and the harness' own `seconds` (the run
 without imports and data loading), and of their CPU times (user + system,
-less moved by other load on the machine than wall time). Each run starts afresh (the harness' training folder, which it would
-resume from, is removed first). Every run's JSON, `.tflite` and log go
-to --results_dir as the harness names them; the ratios go to
-`<results_dir>/ratios.txt`. Flags after `--` go to both harness runs
-as they are (`-- --width=0.125`). Give the machine to the benchmark: anything
-beside it moves both times.
+less moved by other load on the machine than wall time). Each run starts
+afresh: the harness' training folder, which it would resume from, is
+removed first, and a run that trained fewer than --epochs is refused.
+Every run's JSON, `.tflite` and log go to --results_dir as the harness
+names them; the ratios go to `<results_dir>/ratios.txt`. Flags after `--`
+go to both harness runs as they are (`-- --width=0.125`). Give the machine
+to the benchmark: anything beside it moves both times.
 """
 
 import json
@@ -99,9 +100,10 @@ def main(argv):
         base_wall, base_cpu, base = timed_run("unpruned", seed, extra)
         wall, cpu, run = timed_run("tfprune", seed, extra)
         lines.append(
-            f"seed {seed}: unpruned {base_wall:.0f} s (run {base['seconds']:.0f}"
-            f" s, {base['val_accuracy_float']:.2%}), tfprune {wall:.0f} s (run "
-            f"{run['seconds']:.0f} s, {run['val_accuracy_float']:.2%}, "
+            f"seed {seed}: unpruned {base_wall:.0f} s (run "
+            f"{base['seconds']:.0f} s, {base['val_accuracy_float']:.2%}), "
+            f"tfprune {wall:.0f} s (run {run['seconds']:.0f} s, "
+            f"{run['val_accuracy_float']:.2%}, "
             f"{run['removed'][FLAGS.metric]:.2%} {FLAGS.metric} removed): "
             f"wall {wall / base_wall:.3f}x, run "
             f"{run['seconds'] / base['seconds']:.3f}x, CPU time "
