@@ -35,10 +35,15 @@ flags.DEFINE_float("hold_ratio", 0.94, "Params removed in the hold's network.")
 FLAGS = flags.FLAGS
 
 
-def _seconds(work):
+def _timed(work):
+    """`(seconds, result)` of `work()`."""
     start = time.perf_counter()
-    work()
-    return time.perf_counter() - start
+    result = work()
+    return time.perf_counter() - start, result
+
+
+def _seconds(work):
+    return _timed(work)[0]
 
 
 def _step_seconds(model, data):
@@ -51,29 +56,15 @@ def _step_seconds(model, data):
 
 def main(argv):
     del argv
-    import keras
-    import numpy as np
-    import tensorflow as tf
-
     import tfprune
-    from tfprune import batchnorm, surgery
+    from synthetic_batches import cifar_batches, compiled
+    from tfprune import batchnorm, training
     from tfprune.graph import ChannelGraph
 
-    keras.utils.set_random_seed(0)
-    x = np.random.default_rng(0).uniform(
-        0, 255, (FLAGS.batch_size * 4, 32, 32, 3)).astype("float32")
-    y = np.random.default_rng(1).integers(0, 10, len(x))
-    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(
-        FLAGS.batch_size).repeat()
-
-    def compiled(model):
-        model.compile(keras.optimizers.SGD(0.01, momentum=0.9),
-                      keras.losses.SparseCategoricalCrossentropy(True),
-                      metrics=["accuracy"])
-        return model
-
-    plain = compiled(tfprune.models.vgg16_cifar(width=FLAGS.width))
-    gated = compiled(tfprune.gate(plain))
+    data = cifar_batches(FLAGS.batch_size)
+    plain = compiled(tfprune.models.vgg16_cifar(width=FLAGS.width),
+                     metrics=["accuracy"])
+    gated = compiled(tfprune.gate(plain), metrics=["accuracy"])
     parts = {"plain step": _step_seconds(plain, data),
              "gated step": _step_seconds(gated, data)}
     for name, model in (("plain", plain), ("gated", gated)):
@@ -85,33 +76,25 @@ def main(argv):
     parts["BatchNorm re-estimation"] = _seconds(lambda: batchnorm.recalibrate(
         gated, batches, FLAGS.calibration_steps))
 
-    narrowed = {}
+    # What `tfprune.fit` does at a rebuild (no backup: nothing saved).
+    run = training._Run(1, None, None, training.SLACK, training.MIN_SAVING)
 
     def rebuild(ratio, final=False):
         tfprune.prune_now(gated, ratio, importance="l1")
         keep = [group.gate.mask.numpy() > 0
                 for group in ChannelGraph(gated).groups]
-        model, transfer = surgery.narrow(gated, keep)
-        for gate in tfprune.saliency.gates_of(model):
-            gate.measures_saliency = not final
-        model.compile_from_config(gated.get_compile_config())
-        model.optimizer.build(model.trainable_variables)
-        surgery.carry_optimizer(gated.optimizer, model.optimizer,
-                                {id(layer): layer for layer in gated.layers},
-                                transfer)
-        narrowed["model"] = model
+        return run.rebuilt(gated, keep, 0, final=final)
 
-    parts["rebuild (masks, narrow, compile, carry)"] = _seconds(
+    parts["rebuild (masks, narrow, compile, carry)"], model = _timed(
         lambda: rebuild(FLAGS.ratio))
-    model = narrowed["model"]
     first = _seconds(lambda: model.fit(data, steps_per_epoch=1, epochs=1,
                                        verbose=0))
     narrowed_step = _step_seconds(model, data)
     parts["first step after it, less a step"] = first - narrowed_step
     parts[f"narrowed step (-{FLAGS.ratio:.0%} params)"] = narrowed_step
-    rebuild(FLAGS.hold_ratio, final=True)
+    held = rebuild(FLAGS.hold_ratio, final=True)
     parts[f"hold step (-{FLAGS.hold_ratio:.0%} params, no saliency)"] = \
-        _step_seconds(narrowed["model"], data)
+        _step_seconds(held, data)
 
     step, epoch = parts["plain step"], parts["plain step"] * FLAGS.steps
     print(f"VGG-16-BN x{FLAGS.width}, batch {FLAGS.batch_size}; a plain "

@@ -47,23 +47,12 @@ class StepTimer:
 
 def main(argv):
     del argv
-    import keras
     import numpy as np
-    import tensorflow as tf
 
     import tfprune
+    from synthetic_batches import cifar_batches, compiled
 
-    keras.utils.set_random_seed(0)
-    x = np.random.default_rng(0).uniform(
-        0, 255, (FLAGS.batch_size * 4, 32, 32, 3)).astype("float32")
-    y = np.random.default_rng(1).integers(0, 10, len(x))
-    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(
-        FLAGS.batch_size).repeat()
-
-    def compiled(model):
-        model.compile(keras.optimizers.SGD(0.01, momentum=0.9),
-                      keras.losses.SparseCategoricalCrossentropy(True))
-        return model
+    data = cifar_batches(FLAGS.batch_size)
 
     plain = compiled(tfprune.models.vgg16_cifar(width=FLAGS.width))
     gated = compiled(tfprune.gate(plain))

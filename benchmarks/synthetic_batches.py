@@ -1,0 +1,31 @@
+"""What the step-time benchmarks share: random CIFAR-shaped batches and
+the SGD compile they train with.
+
+    >>> data = synthetic_batches.cifar_batches(128)
+    >>> model = synthetic_batches.compiled(tfprune.models.vgg16_cifar())
+"""
+
+
+def cifar_batches(batch_size, batches=4):
+    """A repeating `tf.data.Dataset` of `batches` random batches of
+    32x32x3 raw pixels (0-255) with labels 0-9; seeds Keras with 0 first."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(0)
+    x = np.random.default_rng(0).uniform(
+        0, 255, (batch_size * batches, 32, 32, 3)).astype("float32")
+    y = np.random.default_rng(1).integers(0, 10, len(x))
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(
+        batch_size).repeat()
+
+
+def compiled(model, metrics=None):
+    """`model` compiled with SGD (0.01, momentum 0.9) on logits."""
+    import keras
+
+    model.compile(keras.optimizers.SGD(0.01, momentum=0.9),
+                  keras.losses.SparseCategoricalCrossentropy(True),
+                  metrics=metrics)
+    return model
