@@ -8,6 +8,11 @@
 CIFAR-10 pipelines (train and validation, from --data_dir), and prints for
 each call the time before `on_train_begin`, the epoch, and the time from
 the last `on_epoch_end` until `fit` returns.
+
+With --noautotune the pipelines run with tf.data's autotuning model off
+(`tf.data.Options().autotune.enabled = False`): the wait is the iterator's
+destructor waiting for the autotuning thread (a native stack dump shows
+`RootDataset::Iterator::~Iterator` blocked on `Model::OptimizeLoop`).
 """
 
 import os
@@ -23,6 +28,7 @@ flags.DEFINE_string("data_dir", "../shared/datasets/cifar10",
 flags.DEFINE_integer("fits", 5, "fit calls, one epoch each.")
 flags.DEFINE_float("width", 0.25, "VGG-16-BN width multiplier.")
 flags.DEFINE_integer("val_size", 5000, "Training examples held out.")
+flags.DEFINE_bool("autotune", True, "Leave tf.data autotuning on.")
 FLAGS = flags.FLAGS
 
 
@@ -35,6 +41,11 @@ def main(argv):
 
     train, val = data.cifar10_pipelines(FLAGS.data_dir, FLAGS.val_size, 128,
                                         seed=0)
+    if not FLAGS.autotune:
+        import tensorflow as tf
+        options = tf.data.Options()
+        options.autotune.enabled = False
+        train, val = train.with_options(options), val.with_options(options)
     model = tfprune.models.vgg16_cifar(width=FLAGS.width)
     model.compile(keras.optimizers.SGD(0.01, momentum=0.9),
                   keras.losses.SparseCategoricalCrossentropy(True),
