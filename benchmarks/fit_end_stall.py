@@ -37,6 +37,7 @@ def main(argv):
     import keras
 
     import tfprune
+    from synthetic_batches import compiled
     from tfprune import data
 
     train, val = data.cifar10_pipelines(FLAGS.data_dir, FLAGS.val_size, 128,
@@ -46,10 +47,8 @@ def main(argv):
         options = tf.data.Options()
         options.autotune.enabled = False
         train, val = train.with_options(options), val.with_options(options)
-    model = tfprune.models.vgg16_cifar(width=FLAGS.width)
-    model.compile(keras.optimizers.SGD(0.01, momentum=0.9),
-                  keras.losses.SparseCategoricalCrossentropy(True),
-                  metrics=["accuracy"])
+    model = compiled(tfprune.models.vgg16_cifar(width=FLAGS.width),
+                     metrics=["accuracy"])
     marks = {}
 
     class Marks(keras.callbacks.Callback):
