@@ -185,3 +185,19 @@ def test_batch_augmented_pipeline_keeps_the_seeded_order():
         for (x1, _), (x2, _) in zip(first, second):
             np.testing.assert_array_equal(x1, x2)
     assert not np.array_equal(batched[0][0][0], batched[1][0][0])
+
+
+def test_the_pipelines_run_without_the_autotuning_thread():
+    """Its shutdown stalls the end of each `fit` call
+    (`data.without_autotuning`); parallel maps and prefetch stay."""
+    examples = tf.data.Dataset.from_tensor_slices(
+        (np.zeros((8, 4, 4, 3), np.uint8), np.arange(8)))
+    train = data.training_pipeline(examples, 4,
+                                   batch_augment=data.augment_cifar_batch)
+    val = data.eval_pipeline(examples, 4)
+    for ds in (train, val):
+        assert ds.options().autotune.enabled is False
+    assert [y.numpy().tolist() for _, y in val] == [[0, 1, 2, 3],
+                                                    [4, 5, 6, 7]]
+    assert sorted(sum((y.numpy().tolist() for _, y in train), [])) == \
+        list(range(8))

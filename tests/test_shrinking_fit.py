@@ -183,3 +183,52 @@ def test_without_target_ratio_it_is_model_fit():
         warnings.simplefilter("error")  # nothing to rebuild, nothing to say
         history = _fit(gated, [])
     assert history.model is gated
+
+
+def _fed_datasets(monkeypatch, gated, train, val, epochs=1):
+    """The datasets `tfprune.fit` hands to `model.fit`, segment by segment."""
+    fed = []
+    fit = type(gated).fit
+
+    def recording_fit(self, x=None, *args, **kwargs):
+        fed.append((x, kwargs.get("validation_data")))
+        return fit(self, x, *args, **kwargs)
+
+    monkeypatch.setattr(type(gated), "fit", recording_fit)
+    tfprune.fit(gated, train, validation_data=val, epochs=epochs, verbose=0,
+                callbacks=[_prune()])
+    return fed
+
+
+def _digit_batches():
+    import tensorflow as tf
+
+    x, y = _digits()
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(64).prefetch(
+        tf.data.AUTOTUNE)
+
+
+def test_datasets_train_without_the_autotuning_thread(monkeypatch):
+    """Deleting a tf.data iterator whose autotuning thread ran waits for the
+    thread's next wake-up (benchmarks/fit_end_stall.py: up to a minute at
+    every rebuild); the datasets `fit` feeds to each segment have it off."""
+    train, val = _digit_batches(), _digit_batches().take(2)
+    fed = _fed_datasets(monkeypatch, _gated(), train, val, epochs=EPOCHS)
+    assert len(fed) >= 2  # rebuilt at least once
+    for x, v in fed:
+        assert x.options().autotune.enabled is False
+        assert v.options().autotune.enabled is False
+    assert train.options().autotune.enabled is None  # the caller's is as it was
+
+
+def test_a_dataset_that_turns_autotuning_on_keeps_it_and_is_warned(
+        monkeypatch):
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.autotune.enabled = True
+    train = _digit_batches().with_options(options)
+    with pytest.warns(UserWarning, match="training dataset sets "
+                      r"autotune.enabled=True.*without_autotuning"):
+        fed = _fed_datasets(monkeypatch, _gated(), train, None)
+    assert fed[0][0].options().autotune.enabled is True

@@ -329,6 +329,28 @@ def _as_float(x, y):
     return tf.cast(x, tf.float32), y
 
 
+def without_autotuning(ds):
+    """`ds` with tf.data's autotuning thread off.
+
+    An iterator whose autotuning thread has run through an epoch waits for
+    that thread's next wake-up when it is deleted: `model.fit` stalls for
+    up to a minute after its last epoch (`benchmarks/fit_end_stall.py`),
+    and `tfprune.fit` ends a `model.fit` call at every rebuild. Without it,
+    `AUTOTUNE` parallelism is the number of cores and `prefetch(AUTOTUNE)`
+    still grows its buffer when the model waits. `tfprune.fit` applies it
+    to datasets that do not set `autotune.enabled` themselves.
+
+    Example:
+
+    >>> ds = without_autotuning(tf.data.Dataset.range(8).prefetch(2))
+    >>> ds.options().autotune.enabled
+    False
+    """
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return ds.with_options(options)
+
+
 def training_pipeline(train, batch_size, augment=None, shuffle=10000,
                       seed=0, batch_augment=None):
     """Shuffled, augmented, batched float32 batches for `fit`.
@@ -349,7 +371,8 @@ def training_pipeline(train, batch_size, augment=None, shuffle=10000,
 
     Returns:
         A batched `tf.data.Dataset` of `(float32 images, labels)`, with a
-        known number of batches when `train` has one.
+        known number of batches when `train` has one, autotuning off
+        (`without_autotuning`).
     """
     ds = train.shuffle(shuffle, seed=seed)
     if augment is not None:
@@ -364,7 +387,7 @@ def training_pipeline(train, batch_size, augment=None, shuffle=10000,
             num_parallel_calls=tf.data.AUTOTUNE)
     elif augment is None:
         ds = ds.map(_as_float, num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return without_autotuning(ds.prefetch(tf.data.AUTOTUNE))
 
 
 def cifar10_pipelines(data_dir=None, val_size=5000, batch_size=128,
@@ -386,7 +409,8 @@ def cifar10_pipelines(data_dir=None, val_size=5000, batch_size=128,
 
 
 def eval_pipeline(ds, batch_size):
-    """`ds` batched, as float32, in its order."""
-    return ds.batch(batch_size).map(
+    """`ds` batched, as float32, in its order (autotuning off:
+    `without_autotuning`)."""
+    return without_autotuning(ds.batch(batch_size).map(
         _as_float, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
-            tf.data.AUTOTUNE)
+            tf.data.AUTOTUNE))

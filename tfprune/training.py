@@ -17,8 +17,10 @@ import warnings
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from tfprune import cost as cost_lib
+from tfprune import data as data_lib
 from tfprune import saliency
 from tfprune import surgery
 from tfprune.callbacks import TargetRatio, _print
@@ -221,6 +223,22 @@ def _one_of(callbacks, kind):
     return found[0] if found else None
 
 
+def _without_end_stall(data, what):
+    """`data` with tf.data autotuning off, unless the dataset chose it."""
+    if not isinstance(data, tf.data.Dataset):
+        return data
+    enabled = data.options().autotune.enabled
+    if enabled is None:
+        return data_lib.without_autotuning(data)
+    if enabled:
+        warnings.warn(
+            f"tfprune.fit: the {what} dataset sets autotune.enabled=True. "
+            "Each rebuild then waits, after its last epoch, for tf.data's "
+            "autotuning thread (up to a minute). Leave the option unset "
+            "or False (tfprune.data.without_autotuning).", stacklevel=3)
+    return data
+
+
 def fit(model, x=None, y=None, epochs=1, callbacks=None, initial_epoch=0,
         slack=SLACK, min_saving=MIN_SAVING, **kwargs):
     """`model.fit`, rebuilding the network narrower as its channels settle.
@@ -237,6 +255,12 @@ def fit(model, x=None, y=None, epochs=1, callbacks=None, initial_epoch=0,
     computed result is what the masked network computes; the budget stays
     a fraction of the unpruned network, met at the end as with
     `model.fit`.
+
+    A `tf.data.Dataset` given as `x` or `validation_data` trains with
+    tf.data's autotuning thread off (`tfprune.data.without_autotuning`),
+    unless its options set `autotune.enabled`: deleting an iterator whose
+    autotuning thread has run waits for the thread's next wake-up, up to a
+    minute at the end of every segment.
 
     Callbacks see one run: `on_train_begin` once, `on_train_end` once
     (a `TargetRatio` follows each new model through `on_rebuild`). With
@@ -300,6 +324,10 @@ def fit(model, x=None, y=None, epochs=1, callbacks=None, initial_epoch=0,
                           stacklevel=2)
         return model.fit(x, y, epochs=epochs, callbacks=callbacks,
                          initial_epoch=initial_epoch, **kwargs)
+    x = _without_end_stall(x, "training")
+    if "validation_data" in kwargs:
+        kwargs["validation_data"] = _without_end_stall(
+            kwargs["validation_data"], "validation")
     run = _Run(epochs, prune, backup, slack, min_saving)
     model, resumed_at = run.resumed(model)
     if resumed_at is not None:
