@@ -342,7 +342,8 @@ def without_autotuning(ds):
 
     Example:
 
-    >>> ds = without_autotuning(tf.data.Dataset.range(8).prefetch(2))
+    >>> ds = tfprune.data.without_autotuning(
+    ...     tf.data.Dataset.range(8).prefetch(2))
     >>> ds.options().autotune.enabled
     False
     """
