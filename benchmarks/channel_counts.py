@@ -24,7 +24,6 @@ import os
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 import json  # noqa: E402
-import time  # noqa: E402
 
 from absl import app, flags  # noqa: E402
 
@@ -37,18 +36,16 @@ flags.DEFINE_integer("steps", 20, "Timed steps per measurement.")
 flags.DEFINE_integer("repeats", 5, "Interleaved measurements per network.")
 FLAGS = flags.FLAGS
 
-VGG16 = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512),
-         (512, 512, 512))
-
-
 def _network(widths):
     """Plain VGG-16-BN layout with `widths[i]` filters in conv `i`."""
     import keras
     from keras import layers
 
+    from tfprune.models import VGG16_PLAN
+
     inputs = keras.Input((32, 32, 3))
     x, i = inputs, 0
-    for block in VGG16:
+    for block in VGG16_PLAN:
         for _ in block:
             x = layers.Conv2D(widths[i], 3, padding="same",
                               use_bias=False)(x)
@@ -69,18 +66,12 @@ def _step_seconds(model, data, steps):
     untimed step)."""
     import numpy as np
 
-    times = []
+    from synthetic_batches import step_timer
 
-    class Timer(__import__("keras").callbacks.Callback):
-        def on_train_batch_begin(self, batch, logs=None):
-            self.start = time.perf_counter()
-
-        def on_train_batch_end(self, batch, logs=None):
-            times.append(time.perf_counter() - self.start)
-
+    timer = step_timer()
     model.fit(data, epochs=1, steps_per_epoch=steps + 1, verbose=0,
-              callbacks=[Timer()])
-    return float(np.median(times[1:]))
+              callbacks=[timer])
+    return float(np.median(timer.times[1:]))
 
 
 def main(argv):
@@ -89,8 +80,9 @@ def main(argv):
 
     import synthetic_batches
     import tfprune
+    from tfprune.models import VGG16_PLAN
 
-    full = [max(1, round(w * FLAGS.width)) for b in VGG16 for w in b]
+    full = [max(1, round(w * FLAGS.width)) for b in VGG16_PLAN for w in b]
     ramp = [max(1, round(w * FLAGS.ramp_scale)) for w in full]
     variants = {"full": full, "ramp (x%.2f)" % FLAGS.ramp_scale: ramp,
                 "ramp, multiples of 8 (down)": _round(ramp, 8, up=False)}

@@ -15,7 +15,6 @@ import os
 
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
-import time  # noqa: E402
 
 from absl import app, flags  # noqa: E402
 
@@ -30,27 +29,12 @@ flags.DEFINE_float("hold_ratio", 0.94, "Params removed in (d) and (e).")
 FLAGS = flags.FLAGS
 
 
-class StepTimer:
-    def __init__(self):
-        import keras
-
-        class _Timer(keras.callbacks.Callback):
-            def on_train_batch_begin(inner, batch, logs=None):
-                inner.start = time.perf_counter()
-
-            def on_train_batch_end(inner, batch, logs=None):
-                inner.times.append(time.perf_counter() - inner.start)
-
-        self.callback = _Timer()
-        self.callback.times = []
-
-
 def main(argv):
     del argv
     import numpy as np
 
     import tfprune
-    from synthetic_batches import cifar_batches, compiled
+    from synthetic_batches import cifar_batches, compiled, step_timer
 
     data = cifar_batches(FLAGS.batch_size)
 
@@ -73,11 +57,11 @@ def main(argv):
     medians = {name: [] for name in variants}
     for _ in range(FLAGS.repeats):
         for name, (model, callbacks) in variants.items():
-            timer = StepTimer()
+            timer = step_timer()
             model.fit(data, steps_per_epoch=FLAGS.steps, epochs=1, verbose=0,
-                      callbacks=callbacks + [timer.callback])
+                      callbacks=callbacks + [timer])
             # The first step of a fit includes iterator start-up.
-            medians[name].append(float(np.mean(timer.callback.times[1:])))
+            medians[name].append(float(np.mean(timer.times[1:])))
     base = np.median(medians["plain"])
     print(f"VGG-16-BN x{FLAGS.width}, batch {FLAGS.batch_size}, "
           f"{FLAGS.steps} steps x {FLAGS.repeats} repeats (median of means), "

@@ -1,9 +1,14 @@
-"""What the step-time benchmarks share: random CIFAR-shaped batches and
-the SGD compile they train with.
+"""What the step-time benchmarks share: random CIFAR-shaped batches, the
+SGD compile they train with, and a callback that times each step.
 
     >>> data = synthetic_batches.cifar_batches(128)
     >>> model = synthetic_batches.compiled(tfprune.models.vgg16_cifar())
+    >>> timer = synthetic_batches.step_timer()
+    >>> model.fit(data, steps_per_epoch=5, callbacks=[timer])
+    >>> timer.times  # seconds of each of the 5 steps
 """
+
+import time
 
 
 def cifar_batches(batch_size, batches=4):
@@ -29,3 +34,22 @@ def compiled(model, metrics=None):
                   keras.losses.SparseCategoricalCrossentropy(True),
                   metrics=metrics)
     return model
+
+
+def step_timer():
+    """A Keras callback whose `times` lists the seconds of each training
+    step (batch begin to batch end) of the `fit` calls it is given to."""
+    import keras
+
+    class StepTimer(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.times = []
+
+        def on_train_batch_begin(self, batch, logs=None):
+            self._start = time.perf_counter()
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.times.append(time.perf_counter() - self._start)
+
+    return StepTimer()
