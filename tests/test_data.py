@@ -201,3 +201,9 @@ def test_the_pipelines_run_without_the_autotuning_thread():
                                                     [4, 5, 6, 7]]
     assert sorted(sum((y.numpy().tolist() for _, y in train), [])) == \
         list(range(8))
+
+
+def test_without_autotuning_refuses_what_is_not_a_dataset():
+    with pytest.raises(TypeError, match=r"tf.data.Dataset. Received: "
+                       r"ds=\[1, 2\] of type list"):
+        data.without_autotuning([1, 2])

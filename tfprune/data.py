@@ -347,6 +347,9 @@ def without_autotuning(ds):
     >>> ds.options().autotune.enabled
     False
     """
+    if not isinstance(ds, tf.data.Dataset):
+        raise TypeError("`without_autotuning` takes a tf.data.Dataset. "
+                        f"Received: ds={ds!r} of type {type(ds).__name__}")
     options = tf.data.Options()
     options.autotune.enabled = False
     return ds.with_options(options)
