@@ -11,9 +11,10 @@ times their training steps, interleaved, on the same random batches:
 
 1. full: VGG-16-BN x`--width`;
 2. ramp: every width x`--ramp_scale` (rounded to the nearest count, so
-   mostly not multiples of 8), and the same rounded down to multiples of 8;
+   mostly not multiples of 8), the same rounded down to multiples of 8,
+   and rounded up to each of `--multiples`;
 3. hold: the widths of a finished run (`layer_widths` of a harness JSON),
-   and the same rounded up to multiples of 8.
+   and the same rounded up to each of `--multiples`.
 
 Prints each network's MACs and median step time, both as ratios of the
 full network's.
@@ -31,6 +32,8 @@ flags.DEFINE_float("width", 0.25, "VGG-16-BN width multiplier (full).")
 flags.DEFINE_float("ramp_scale", 0.8, "Width factor of the ramp networks.")
 flags.DEFINE_string("widths_from", None, "A harness JSON whose "
                     "`layer_widths` give the hold networks (none: skip).")
+flags.DEFINE_list("multiples", ["8", "16"], "Round the ramp and hold "
+                  "widths up to multiples of these.")
 flags.DEFINE_integer("batch_size", 128, "Batch size.")
 flags.DEFINE_integer("steps", 20, "Timed steps per measurement.")
 flags.DEFINE_integer("repeats", 5, "Interleaved measurements per network.")
@@ -56,7 +59,12 @@ def _network(widths):
     return keras.Model(inputs, outputs)
 
 
-def _round(widths, multiple, up):
+def _round(widths, multiple, up, limits=None):
+    """`widths` rounded to multiples of `multiple` (none below it, none
+    above `limits`)."""
+    if limits is not None:
+        return [min(w, limit) for w, limit
+                in zip(_round(widths, multiple, up), limits)]
     step = (lambda w: -(-w // multiple)) if up else (lambda w: w // multiple)
     return [max(multiple, step(w) * multiple) for w in widths]
 
@@ -84,14 +92,19 @@ def main(argv):
 
     full = [max(1, round(w * FLAGS.width)) for b in VGG16_PLAN for w in b]
     ramp = [max(1, round(w * FLAGS.ramp_scale)) for w in full]
+    multiples = [int(m) for m in FLAGS.multiples]
     variants = {"full": full, "ramp (x%.2f)" % FLAGS.ramp_scale: ramp,
                 "ramp, multiples of 8 (down)": _round(ramp, 8, up=False)}
+    for m in multiples:
+        variants[f"ramp, multiples of {m} (up)"] = _round(ramp, m, True, full)
     if FLAGS.widths_from:
         with open(FLAGS.widths_from) as f:
             layer_widths = json.load(f)["layer_widths"]
         hold = [kept for kept, _ in layer_widths.values()]
         variants["hold (" + os.path.basename(FLAGS.widths_from) + ")"] = hold
-        variants["hold, multiples of 8 (up)"] = _round(hold, 8, up=True)
+        for m in multiples:
+            variants[f"hold, multiples of {m} (up)"] = _round(hold, m, True,
+                                                               full)
     data = synthetic_batches.cifar_batches(FLAGS.batch_size)
     models = {name: synthetic_batches.compiled(_network(w))
               for name, w in variants.items()}
