@@ -88,6 +88,26 @@ def test_a_gate_that_measures_no_saliency():
         tfprune.ChannelGate(measures_saliency="no")
 
 
+def test_a_frozen_gate_passes_its_input_through():
+    gate = tfprune.ChannelGate(frozen=True, name="g")
+    x = tf.constant([[1.0, 2.0, 3.0]])
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = gate(x, training=True)
+        loss = tf.reduce_sum(y)
+    np.testing.assert_array_equal(y, x)
+    np.testing.assert_array_equal(tape.gradient(loss, x), [[1, 1, 1]])
+    np.testing.assert_array_equal(gate.saliency.numpy(), [0.0] * 3)
+    gate.set_mask([1, 1, 1])  # all kept: allowed
+    with pytest.raises(ValueError, match="'g' is frozen.*1 zeros"):
+        gate.set_mask([1, 0, 1])
+    assert gate.kept_channels() == 3
+    assert tfprune.ChannelGate.from_config(gate.get_config()).frozen
+    assert "frozen" not in tfprune.ChannelGate().get_config()
+    with pytest.raises(ValueError, match="frozen=1"):
+        tfprune.ChannelGate(frozen=1)
+
+
 def test_weights_and_config():
     gate = tfprune.ChannelGate(name="g")
     gate(np.zeros((1, 5), "float32"))

@@ -111,15 +111,16 @@ def test_the_network_narrows_during_training_and_ends_at_the_target():
         tfprune.shrink(gated)
 
 
-def test_the_hold_network_measures_no_saliency():
-    """Rebuilt for the hold (final masks), the gates skip the saliency's
-    backward work; the rebuilds before it still measure."""
+def test_the_hold_network_has_frozen_gates():
+    """Rebuilt for the hold (final masks), the gates pass their input
+    through (no mask multiply, no saliency); the rebuilds before it still
+    measure."""
     gates_by_model = []
 
     class Gates(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
-            gates_by_model.append([g.measures_saliency for g in
-                                   self.model.layers
+            gates_by_model.append([(g.measures_saliency and not g.frozen)
+                                   for g in self.model.layers
                                    if isinstance(g, tfprune.ChannelGate)])
 
     history = _fit(_gated(), [_prune(), Gates()])
@@ -130,7 +131,7 @@ def test_the_hold_network_measures_no_saliency():
              if isinstance(g, tfprune.ChannelGate)]
     assert all(not np.any(keras.ops.convert_to_numpy(g.saliency))
                for g in gates)
-    assert all(g.kept_channels() == g.channels for g in gates)
+    assert all(g.kept_channels() == g.channels and g.frozen for g in gates)
 
 
 def test_a_rebuild_keeps_what_the_masked_model_computes(monkeypatch):

@@ -42,9 +42,11 @@ class ChannelGate(keras.layers.Layer):
     units of the loss (`tfprune.saliency.follow_loss_scale`).
 
     With `measures_saliency=False` the backward pass adds nothing (a plain
-    `inputs * mask` also in training, a little cheaper). `tfprune.fit`
-    builds the hold's network this way: its masks are final and no
-    saliency is read.
+    `inputs * mask` also in training, a little cheaper). With
+    `frozen=True` the mask stays all ones and the layer passes its input
+    through (no multiply, no saliency): `tfprune.fit` builds the hold's
+    network this way, without its masked channels, whose masks are final.
+    `set_mask` then refuses a zero.
 
     Input shape:
         Any tensor whose last axis holds the channels.
@@ -61,13 +63,15 @@ class ChannelGate(keras.layers.Layer):
     """
 
     def __init__(self, full_channels=None, measures_saliency=True,
-                 **kwargs):
+                 frozen=False, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(measures_saliency, bool):
-            raise ValueError(
-                "`measures_saliency` is True or False. Received: "
-                f"measures_saliency={measures_saliency!r}")
+        for name, value in (("measures_saliency", measures_saliency),
+                            ("frozen", frozen)):
+            if not isinstance(value, bool):
+                raise ValueError(f"`{name}` is True or False. Received: "
+                                 f"{name}={value!r}")
         self.measures_saliency = measures_saliency
+        self.frozen = frozen
         if full_channels is not None and (
                 isinstance(full_channels, bool)
                 or not isinstance(full_channels, int) or full_channels < 1):
@@ -124,9 +128,13 @@ class ChannelGate(keras.layers.Layer):
             config["full_channels"] = self.full_channels
         if not self.measures_saliency:
             config["measures_saliency"] = False
+        if self.frozen:
+            config["frozen"] = True
         return config
 
     def call(self, inputs, training=None):
+        if self.frozen:
+            return inputs
         mask = ops.cast(self.mask, self.compute_dtype)
         if training and self.measures_saliency:
             return _masked_with_saliency(inputs, mask, self.saliency,
@@ -149,6 +157,13 @@ class ChannelGate(keras.layers.Layer):
                 f"ChannelGate '{self.name}': a mask holds only 0 and 1. "
                 f"Received values {sorted(set(mask.tolist()))}."
             )
+        if self.frozen and not mask.all():
+            raise ValueError(
+                f"ChannelGate '{self.name}' is frozen (its masks were final "
+                f"when tfprune.fit built it) and keeps all {self.channels} "
+                f"channels; received a mask with {int((mask == 0).sum())} "
+                "zeros. Shrink the model (tfprune.shrink) and gate it again "
+                "to prune further.")
         self.mask.assign(mask)
 
     def fold_saliency(self, steps, decay):

@@ -147,13 +147,17 @@ class _Run:
 
     def rebuilt(self, model, keep, next_epoch, final=False):
         """The narrowed, compiled copy of `model` (saved for a resume).
-        With `final` (the hold's masks, never updated) its gates measure no
-        saliency."""
+        With `final` (the hold's masks, never updated) its gates that keep
+        every channel are frozen (pass their input through), the others
+        measure no saliency."""
         with model.distribute_strategy.scope():
             narrowed, transfer = surgery.narrow(model, keep)
             if final:
                 for gate in saliency.gates_of(narrowed):
-                    gate.measures_saliency = False
+                    if gate.kept_channels() == gate.channels:
+                        gate.frozen = True
+                    else:
+                        gate.measures_saliency = False
             narrowed.compile_from_config(model.get_compile_config())
             narrowed.optimizer.build(narrowed.trainable_variables)
             surgery.carry_optimizer(
