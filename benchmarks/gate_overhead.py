@@ -6,9 +6,12 @@ Runs, interleaved in one process, `fit` on the same random batch stream for
 (a) the plain model, (b) the gated model, (c) the gated model with
 TargetRatio updating the masks every --update_every steps (the ramp phase,
 the most expensive one), (d) the gated model with its masks at --hold_ratio
-of the parameters removed (the hold phase, masked), and (e) that model
-shrunk (what `shrink_for_hold=True` trains in the hold), and prints median
-step times and ratios.
+of the parameters removed (the hold phase, masked), (e) that model
+shrunk (what `shrink_for_hold=True` trains in the hold), and the shrunk
+model gated again, as `tfprune.fit` rebuilds the hold's network: (f) its
+gates multiplying by their all-ones masks without measuring saliency,
+(g) its gates frozen (passing their input through, `tfprune.fit` since
+2026-12-04). Prints median step times and ratios.
 """
 
 import os
@@ -44,6 +47,12 @@ def main(argv):
     tfprune.prune_now(held, FLAGS.hold_ratio, importance="l1")
     shrunk = compiled(tfprune.shrink(held))
     held = compiled(held)
+    narrowed = {}
+    for frozen in (False, True):
+        model = tfprune.gate(tfprune.shrink(held))
+        for gate in tfprune.saliency.gates_of(model):
+            gate.measures_saliency, gate.frozen = False, frozen
+        narrowed[frozen] = compiled(model)
     variants = {
         "plain": (plain, []),
         "gated": (gated, []),
@@ -51,6 +60,8 @@ def main(argv):
             0.94, warmup=0.0, ramp=1.0, update_every=FLAGS.update_every)]),
         "masked (hold)": (held, []),
         "shrunk (hold)": (shrunk, []),
+        "narrowed (hold)": (narrowed[False], []),
+        "frozen (hold)": (narrowed[True], []),
     }
     for model, _ in variants.values():  # trace and warm up
         model.fit(data, steps_per_epoch=3, epochs=1, verbose=0)

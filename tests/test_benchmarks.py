@@ -335,3 +335,50 @@ def test_fit_end_stall_times_each_fit_call(tmp_path):
                        r"[\d.]+ s, after the last on_epoch_end [\d.]+ s$",
                        text, re.M)
     assert calls == ["0", "1"], text
+
+
+def test_gate_overhead_prints_every_variant(tmp_path):
+    text = _run("gate_overhead.py", "--width=0.0625", "--batch_size=8",
+                "--steps=2", "--repeats=1", "--update_every=1", cwd=tmp_path)
+    names = re.findall(r"^\s*(.+?): +[\d.]+ ms/step  ratio [\d.]+$", text,
+                       re.M)
+    assert names == ["plain", "gated", "gated+TargetRatio", "masked (hold)",
+                     "shrunk (hold)", "narrowed (hold)", "frozen (hold)"]
+
+
+def test_channel_counts_times_every_width_list(tmp_path):
+    widths = {f"conv{i}": [3, 4] for i in range(13)}
+    run = tmp_path / "run.json"
+    run.write_text(json.dumps({"layer_widths": widths}))
+    text = _run("channel_counts.py", "--width=0.0625", "--batch_size=8",
+                "--steps=2", "--repeats=1", "--multiples=8",
+                f"--widths_from={run}", cwd=tmp_path)
+    rows = re.findall(r"^\s*(.+?): +[\d.]+ ms/step +[\d.]+x time +[\d.]+x "
+                      r"MACs  widths \[(.*)\]$", text, re.M)
+    assert [name for name, _ in rows] == [
+        "full", "ramp (x0.80)", "ramp, multiples of 8 (down)",
+        "ramp, multiples of 8 (up)", "hold (run.json)",
+        "hold, multiples of 8 (up)"]
+    assert rows[4][1] == ", ".join(["3"] * 13)
+    # Up to 8, but never wider than the full network (4, 4, 8, 8, 16, ...).
+    assert rows[5][1] == ", ".join(["4", "4"] + ["8"] * 11)
+
+
+def test_training_cost_phases_splits_the_epochs_by_schedule(tmp_path):
+    def report(epoch_seconds, seconds, **schedule):
+        return {"history": {"seconds": epoch_seconds}, "seconds": seconds,
+                "schedule": schedule}
+
+    pairs = {"tfprune_params0.94_s0.json": report(
+                 [2, 2, 1, 1, 1, 1, 0.5, 0.5, 0.5, 0.5], 12,
+                 warmup=0.2, ramp=0.4),
+             "unpruned_params0.94_s0.json": report([1] * 10, 11)}
+    for name, value in pairs.items():
+        (tmp_path / name).write_text(json.dumps(value))
+    text = _run("training_cost_phases.py", f"--results_dir={tmp_path}",
+                cwd=tmp_path)
+    assert ("seed 0: warm-up (epochs 1-2) 2.000x (4 s / 2 s), ramp (epochs "
+            "3-6) 1.000x (4 s / 4 s), hold (epochs 7-10) 0.500x (2 s / 4 s), "
+            "all epochs (epochs 1-10) 1.000x (10 s / 10 s); outside the "
+            "epochs 2 s / 1 s; run 1.091x") in text
+    assert (tmp_path / "phases.txt").read_text() == text

@@ -255,10 +255,10 @@ def fit(model, x=None, y=None, epochs=1, callbacks=None, initial_epoch=0,
     next epoch: weights, the optimizer's slots (cut like the weights), its
     step count (so the learning-rate schedule), the callbacks' state and
     the History carry on. At the start of the hold every masked channel
-    goes. Channels near the cut stay (masked) and can come back. The
-    computed result is what the masked network computes; the budget stays
-    a fraction of the unpruned network, met at the end as with
-    `model.fit`.
+    goes and the gates freeze (`ChannelGate(frozen=True)`). Channels near
+    the cut stay (masked) and can come back. The computed result is what
+    the masked network computes; the budget stays a fraction of the
+    unpruned network, met at the end as with `model.fit`.
 
     A `tf.data.Dataset` given as `x` or `validation_data` trains with
     tf.data's autotuning thread off (`tfprune.data.without_autotuning`),
