@@ -13,10 +13,11 @@ and the run-time ratio. Writes the same to `<results_dir>/phases.txt`.
 
 import glob
 import json
-import math
 import os
 
 from absl import app, flags
+
+from tfprune.pipeline import first_epoch_from
 
 flags.DEFINE_string("results_dir", "benchmarks/results/training_cost",
                     "A folder of training_cost.py pairs.")
@@ -24,12 +25,10 @@ FLAGS = flags.FLAGS
 
 
 def phase_bounds(schedule, epochs):
-    """`(first ramp epoch, first hold epoch)`, 0-based; an epoch the
-    schedule splits counts with the earlier phase."""
-    def first_after(fraction):
-        return min(epochs, math.ceil(round(fraction * epochs, 6)))
-    return (first_after(schedule["warmup"]),
-            first_after(schedule["warmup"] + schedule["ramp"]))
+    """`(first ramp epoch, first hold epoch)`, 0-based, as the recipe
+    counts them (`tfprune.pipeline.first_epoch_from`)."""
+    return (first_epoch_from(schedule["warmup"], epochs),
+            first_epoch_from(schedule["warmup"] + schedule["ramp"], epochs))
 
 
 def phase_line(seed, pruned, unpruned):

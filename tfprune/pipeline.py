@@ -131,6 +131,18 @@ FINE_TUNE_LEARNING_RATE = 0.02
 RAMP = 0.4
 
 
+
+def first_epoch_from(fraction, epochs):
+    """The first (0-based) epoch of a run of `epochs` that starts at or
+    after `fraction` of it (at most `epochs`): an epoch a schedule's
+    boundary splits belongs to the phase before it.
+
+    Example:
+        >>> first_epoch_from(0.25, 10)  # 2.5 epochs: epoch 3 starts after
+        3
+    """
+    return min(epochs, math.ceil(round(fraction * epochs, 6)))
+
 @dataclasses.dataclass
 class Recipe:
     """How `train_prune_export` trains: schedule, pruning, distillation.
@@ -217,9 +229,7 @@ class Recipe:
 
     def hold_start(self):
         """The first (0-based) epoch that starts with the final masks."""
-        return min(self.epochs,
-                   math.ceil(round((self.warmup + self.ramp) * self.epochs,
-                                   6)))
+        return first_epoch_from(self.warmup + self.ramp, self.epochs)
 
     def check_rewind(self, pruning, target):
         """Validates `lr_rewind` against the budget and the schedule."""
