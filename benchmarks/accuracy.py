@@ -128,6 +128,15 @@ flags.DEFINE_string("teacher", None,
                     "(suffix _kdwarmup; weak after a short warm-up: it cost "
                     "6.5 points at the defaults, see docs/results.md), or 'initial' "
                     "for the --init_from model itself (suffix _kdself).")
+flags.DEFINE_float("distill_weight", None,
+                   "With --teacher: the distillation loss' weight (loss "
+                   "(1 - w) * cross-entropy + w * T^2 * KL; default 0.5). "
+                   "Not in the run's name: give another --results_dir.",
+                   lower_bound=0.0, upper_bound=1.0)
+flags.DEFINE_float("distill_temperature", None,
+                   "With --teacher: the softmax temperature T (default 4). "
+                   "Not in the run's name: give another --results_dir.",
+                   lower_bound=0.0)
 flags.DEFINE_string("architecture_from", None,
                     "scratch: the JSON of the run whose layer widths to "
                     "train from scratch. Default: --results_dir's tfprune "
@@ -262,8 +271,9 @@ def base_recipe():
 
     recipe = Recipe.fine_tune(FLAGS.epochs) if FLAGS.init_from \
         else Recipe(epochs=FLAGS.epochs)
-    changes = {k: FLAGS[k].value for k in ("learning_rate", "warmup", "ramp")
-               if FLAGS[k].value is not None}
+    changes = {k: FLAGS[k].value for k in (
+        "learning_rate", "warmup", "ramp", "distill_weight",
+        "distill_temperature") if FLAGS[k].value is not None}
     return dataclasses.replace(
         recipe, weight_decay=FLAGS.weight_decay,
         tflm_samples=FLAGS.tflm_samples, verbose=2, **changes)
@@ -373,6 +383,11 @@ def gamma_sparsity(strength, until_epoch):
 
 def main(argv):
     del argv
+    for name in ("distill_weight", "distill_temperature"):
+        if FLAGS[name].value is not None and not FLAGS.teacher:
+            raise app.UsageError(
+                f"--{name} sets the distillation; give --teacher too. "
+                f"Received: --{name}={FLAGS[name].value} without --teacher")
     import keras
 
     from tfprune import data

@@ -97,6 +97,16 @@ def test_negative_weight_decay_is_refused_before_training(tmp_path):
     assert not os.listdir(tmp_path)
 
 
+def test_distillation_settings_without_a_teacher_are_refused(tmp_path):
+    result = subprocess.run(
+        [sys.executable, os.path.join(REPO, "benchmarks", "accuracy.py"),
+         "--distill_weight=0.9", f"--results_dir={tmp_path}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    assert "--distill_weight=0.9 without --teacher" in result.stderr
+    assert not os.listdir(tmp_path)
+
+
 def test_collector_writes_the_table_and_plots(results):
     text = _run("collect_accuracy.py", f"--results_dir={results}",
                 cwd=results)
@@ -228,10 +238,12 @@ def test_harness_fine_tunes_a_trained_model(tmp_path):
         assert run["schedule"]["learning_rate"] == 0.02
         assert run["schedule"]["ramp"] == 0.0
         assert abs(run["removed_vs_reference"]["macs"] - 0.5) <= 0.005
-    _run("accuracy.py", "--teacher=initial", *common, cwd=tmp_path)
+    _run("accuracy.py", "--teacher=initial", "--distill_weight=0.9",
+         *common, cwd=tmp_path)
     run = json.load(open(
         tmp_path / "finetune_e1" / "tfprune_macs0.5_s0_kdself.json"))
     assert run["distillation"]["teacher"] == "initial weights of vgg16_cifar"
+    assert run["distillation"]["weight"] == 0.9
     assert run["schedule"]["ramp"] == 0.5
     # The collector: one row per method, the starting point's accuracy.
     os.makedirs(tmp_path / "finetune_start")
