@@ -388,6 +388,11 @@ def main(argv):
             raise app.UsageError(
                 f"--{name} sets the distillation; give --teacher too. "
                 f"Received: --{name}={FLAGS[name].value} without --teacher")
+    if FLAGS.distill_temperature is not None \
+            and not FLAGS.distill_temperature > 0:
+        raise app.UsageError(
+            "--distill_temperature softens both softmaxes and must be > 0. "
+            f"Received: --distill_temperature={FLAGS.distill_temperature}")
     import keras
 
     from tfprune import data

@@ -76,35 +76,38 @@ def test_every_run_writes_its_json_and_tflite(results):
     assert other["weight_decay"] == 1e-4
 
 
-def test_scratch_needs_the_run_whose_architecture_it_trains(tmp_path):
+def _refused(*flags, cwd, timeout=300):
+    """The harness' stderr for `flags`, which it must refuse (exit non-zero)
+    before it writes anything into `cwd`, its results folder."""
     result = subprocess.run(
         [sys.executable, os.path.join(REPO, "benchmarks", "accuracy.py"),
-         "--method=scratch", "--width=0.0625", f"--results_dir={tmp_path}"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=900)
+         *flags, f"--results_dir={cwd}"],
+        cwd=cwd, capture_output=True, text=True, timeout=timeout)
     assert result.returncode != 0
-    assert "tfprune_params0.94_s0.json does not exist" in result.stderr
-    assert not os.listdir(tmp_path)
+    assert not os.listdir(cwd)
+    return result.stderr
+
+
+def test_scratch_needs_the_run_whose_architecture_it_trains(tmp_path):
+    stderr = _refused("--method=scratch", "--width=0.0625", cwd=tmp_path,
+                      timeout=900)
+    assert "tfprune_params0.94_s0.json does not exist" in stderr
 
 
 def test_negative_weight_decay_is_refused_before_training(tmp_path):
-    result = subprocess.run(
-        [sys.executable, os.path.join(REPO, "benchmarks", "accuracy.py"),
-         "--weight_decay=-1", f"--results_dir={tmp_path}"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert result.returncode != 0
-    assert "--weight_decay=-1: -1.0 is not a non-negative number" \
-        in result.stderr
-    assert not os.listdir(tmp_path)
+    stderr = _refused("--weight_decay=-1", cwd=tmp_path)
+    assert "--weight_decay=-1: -1.0 is not a non-negative number" in stderr
 
 
 def test_distillation_settings_without_a_teacher_are_refused(tmp_path):
-    result = subprocess.run(
-        [sys.executable, os.path.join(REPO, "benchmarks", "accuracy.py"),
-         "--distill_weight=0.9", f"--results_dir={tmp_path}"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert result.returncode != 0
-    assert "--distill_weight=0.9 without --teacher" in result.stderr
-    assert not os.listdir(tmp_path)
+    stderr = _refused("--distill_weight=0.9", cwd=tmp_path)
+    assert "--distill_weight=0.9 without --teacher" in stderr
+
+
+def test_distillation_temperature_must_be_positive(tmp_path):
+    stderr = _refused("--teacher=initial", "--distill_temperature=0",
+                      cwd=tmp_path)
+    assert "must be > 0. Received: --distill_temperature=0.0" in stderr
 
 
 def test_collector_writes_the_table_and_plots(results):
