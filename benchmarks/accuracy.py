@@ -8,7 +8,7 @@ warm-up over the first epoch to --learning_rate, then cosine decay to 0):
   thin      a uniformly thinner model (width multiplier) with at most the
             pruned parameter count, from scratch;
   tfprune   learned gates (Taylor-saliency scores), TargetRatio's gradual
-            schedule (warm-up 10%, cubic ramp 40%, hold 50%);
+            schedule (warm-up 5%, cubic ramp 20%, hold 75%);
   random    the same schedule, fixed random ranking (the ablation);
   l1        the same schedule, filter L1-norm ranking (Li et al. 2017);
   slimming  Network Slimming (Liu et al. 2017): sparsity training with an
@@ -103,7 +103,7 @@ flags.DEFINE_bool("slimming_cost_aware", False,
 flags.DEFINE_float("oneshot_at", 0.5,
                    "slimming: fraction of training before the pruning.")
 flags.DEFINE_float("warmup", None, "tfprune/random/l1: warm-up fraction "
-                   "(default 0.1; with --init_from the fine-tune recipe's).")
+                   "(default 0.05; with --init_from the fine-tune recipe's).")
 flags.DEFINE_float("ramp", None, "tfprune/random/l1: ramp fraction (default "
                    "0.4; with --init_from the fine-tune recipe's).")
 flags.DEFINE_integer("tflm_samples", 200,

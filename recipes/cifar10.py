@@ -97,9 +97,9 @@ flags.DEFINE_string("teacher", None,
                     "defaults, see docs/results.md); 'initial' for the --init_from "
                     "model itself (free).")
 flags.DEFINE_float("warmup", None, "Fraction of training before pruning "
-                   "(default 0.1; with --init_from 0).")
+                   "(default 0.05; with --init_from 0).")
 flags.DEFINE_float("ramp", None, "Fraction of training ramping the ratio "
-                   "(0: one-shot pruning, then fine-tuning; default 0.4, "
+                   "(0: one-shot pruning, then fine-tuning; default 0.2, "
                    "with --init_from 0.5).")
 flags.DEFINE_integer("batch_size", 128, "Batch size.")
 flags.DEFINE_enum("precision", "float32",

@@ -29,7 +29,7 @@ def test_shrink_for_hold_trains_the_small_model_in_the_hold(tmp_path):
     report = train_prune_export(
         model, train, val, str(tmp_path), target=0.8, epochs=6,
         learning_rate=0.05, tflm_samples=0, shrink_for_hold=True,
-        ramp=0.6, verbose=0)
+        warmup=0.1, ramp=0.6, verbose=0)
     assert report["shrink_for_hold"]
     history = report["history"]
     assert len(history["val_accuracy"]) == 6
@@ -65,7 +65,7 @@ def test_lr_rewind_restarts_the_rate_for_the_hold(tmp_path, shrink_for_hold):
     report = train_prune_export(
         tfprune.models.small_cnn(), train, val, str(tmp_path), target=0.7,
         epochs=10, learning_rate=0.05, tflm_samples=0, lr_rewind=0.3,
-        ramp=0.6,
+        warmup=0.1, ramp=0.6,
         shrink_for_hold=shrink_for_hold, callbacks=[record], verbose=0)
     plain = tfprune.pipeline.learning_rate_schedule(0.05, 120, 12)
     # Warm-up 10% + ramp 60%: the masks are final from epoch 7 (0-based);
