@@ -105,7 +105,7 @@ flags.DEFINE_float("oneshot_at", 0.5,
 flags.DEFINE_float("warmup", None, "tfprune/random/l1: warm-up fraction "
                    "(default 0.05; with --init_from the fine-tune recipe's).")
 flags.DEFINE_float("ramp", None, "tfprune/random/l1: ramp fraction (default "
-                   "0.4; with --init_from the fine-tune recipe's).")
+                   "0.2; with --init_from the fine-tune recipe's).")
 flags.DEFINE_integer("tflm_samples", 200,
                      "Validation images scored in the TFLite Micro "
                      "interpreter (0: skip).")
