@@ -143,7 +143,7 @@ def test_fine_tune_recipe():
     recipe = Recipe.fine_tune(epochs=10, ramp=0.4)
     assert (recipe.epochs, recipe.warmup, recipe.ramp) == (10, 0.0, 0.4)
     assert recipe.learning_rate == 0.02 and recipe.lr_warmup_epochs == 0
-    assert Recipe().learning_rate == 0.1 and Recipe().warmup == 0.1
+    assert Recipe().learning_rate == 0.1 and Recipe().warmup == 0.05
 
 
 def test_prune_a_trained_model_distilled_from_its_initial_weights(
