@@ -109,8 +109,10 @@ def tfmot_table(tfmot_runs):
         "LiteRT | .tflite bytes | gzipped bytes | LiteRT ms (1 thread) |",
         "|---|---|---|---|---|---|---|---|"]
     for r in tfmot_runs:
+        row = f" ({r['row']} row)" if r.get("row") else ""
         lines.append(
-            f"| tfmot magnitude, {r['target']:.0%} sparsity | {r['seed']} | "
+            f"| tfmot magnitude, {r['target']:.0%} sparsity{row} | "
+            f"{r['seed']} | "
             f"{1 - r['kernel_sparsity']:.1%} | "
             f"{_pct(r['val_accuracy_float'])} | "
             f"{_pct(r['val_accuracy_int8_litert'])} | "
