@@ -199,20 +199,10 @@ def export(model, out_dir, target="mcu", representative=None, labels=None,
         >>> report["arena_bytes"]
         24576
     """
-    if target not in convert.TARGETS:
-        raise ValueError(
-            f"Unknown target. Expected one of {convert.TARGETS}. "
-            f"Received: target={target!r}")
+    device = _checked_device(target, device)
     if representative is None:
         raise ValueError(
             "`representative` data is needed to calibrate the int8 model.")
-    if device is not None:
-        if target != "mcu":
-            raise ValueError(
-                "`device` budgets are for microcontrollers: use "
-                f"target='mcu'. Received: target={target!r}")
-        if not isinstance(device, presets.Device):
-            device = presets.get_device(device)
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise ValueError(
             f"`out_dir` must be a folder, but '{out_dir}' is a file. Give a "
@@ -239,40 +229,11 @@ def export(model, out_dir, target="mcu", representative=None, labels=None,
         if labels is not None:
             _write(staging, "labels.txt", "\n".join(labels) + "\n")
         if target == "mcu":
-            measured = convert.tflm_arena_bytes(tflite,
-                                                model_name=model.name)
-            arena = int(math.ceil(measured * (1 + ARENA_MARGIN) / 16) * 16)
-            source, header = c_array(tflite)
-            _write(staging, "model_data.cc", source)
-            _write(staging, "model_data.h", header)
-            _write(staging, "op_resolver.h", op_resolver_header(ops, arena))
-            report.update(arena_bytes_measured=measured, arena_bytes=arena,
-                          arena_margin=ARENA_MARGIN)
-            if device is not None:
-                report["device"] = device.fit(len(tflite), arena)
-                _check_fit(report["device"], device)
+            report.update(_stage_mcu(staging, tflite, ops, model.name,
+                                     device))
         else:
-            tflite, has_metadata = _with_metadata(tflite, labels, staging)
-            report["metadata"] = has_metadata
-            refusal = convert.xnnpack_refusal(tflite)
-            report["xnnpack"] = refusal is None
-            if refusal:
-                warnings.warn(
-                    "tfprune.export: LiteRT's XNNPACK delegate, its default "
-                    f"CPU backend on Android too, cannot prepare this model "
-                    f"({refusal}). A layer whose int8 range collapsed (every "
-                    "output equal, e.g. a channel whose ReLU died after "
-                    "pruning) does this; that layer carries no information. "
-                    "Check the accuracy and retrain or prune less, or turn "
-                    "XNNPACK off in the app (Interpreter API: "
-                    "Interpreter.Options().setUseXNNPACK(false)).",
-                    stacklevel=2)
-            if not has_metadata:
-                warnings.warn(
-                    "tfprune.export: tflite-support is not importable (it "
-                    "cannot be installed beside TensorFlow 2.21), so no "
-                    "metadata was embedded; labels.txt is written beside "
-                    "the model instead. See BUILD.md.", stacklevel=2)
+            tflite, mobile_report = _stage_mobile(staging, tflite, labels)
+            report.update(mobile_report)
         _write(staging, "model.tflite", tflite, binary=True)
         report["tflite_bytes"] = len(tflite)
         if evaluation is not None:
@@ -285,6 +246,65 @@ def export(model, out_dir, target="mcu", representative=None, labels=None,
     if device is not None:
         _print(fit_summary(report["device"]))
     return report
+
+
+def _checked_device(target, device):
+    """`target` checked, and `device` as a `Device` (or None)."""
+    if target not in convert.TARGETS:
+        raise ValueError(
+            f"Unknown target. Expected one of {convert.TARGETS}. "
+            f"Received: target={target!r}")
+    if device is None:
+        return None
+    if target != "mcu":
+        raise ValueError(
+            "`device` budgets are for microcontrollers: use "
+            f"target='mcu'. Received: target={target!r}")
+    if isinstance(device, presets.Device):
+        return device
+    return presets.get_device(device)
+
+
+def _stage_mcu(staging, tflite, ops, model_name, device):
+    """Writes the TFLite Micro sources into `staging`; returns the arena
+    part of the report (and the device fit, which must hold)."""
+    measured = convert.tflm_arena_bytes(tflite, model_name=model_name)
+    arena = int(math.ceil(measured * (1 + ARENA_MARGIN) / 16) * 16)
+    source, header = c_array(tflite)
+    _write(staging, "model_data.cc", source)
+    _write(staging, "model_data.h", header)
+    _write(staging, "op_resolver.h", op_resolver_header(ops, arena))
+    report = {"arena_bytes_measured": measured, "arena_bytes": arena,
+              "arena_margin": ARENA_MARGIN}
+    if device is not None:
+        report["device"] = device.fit(len(tflite), arena)
+        _check_fit(report["device"], device)
+    return report
+
+
+def _stage_mobile(staging, tflite, labels):
+    """The mobile `.tflite` (with metadata when tflite-support is there)
+    and its part of the report; warns about what the app should know."""
+    tflite, has_metadata = _with_metadata(tflite, labels, staging)
+    refusal = convert.xnnpack_refusal(tflite)
+    if refusal:
+        warnings.warn(
+            "tfprune.export: LiteRT's XNNPACK delegate, its default "
+            f"CPU backend on Android too, cannot prepare this model "
+            f"({refusal}). A layer whose int8 range collapsed (every "
+            "output equal, e.g. a channel whose ReLU died after "
+            "pruning) does this; that layer carries no information. "
+            "Check the accuracy and retrain or prune less, or turn "
+            "XNNPACK off in the app (Interpreter API: "
+            "Interpreter.Options().setUseXNNPACK(false)).",
+            stacklevel=3)
+    if not has_metadata:
+        warnings.warn(
+            "tfprune.export: tflite-support is not importable (it "
+            "cannot be installed beside TensorFlow 2.21), so no "
+            "metadata was embedded; labels.txt is written beside "
+            "the model instead. See BUILD.md.", stacklevel=3)
+    return tflite, {"metadata": has_metadata, "xnnpack": refusal is None}
 
 
 def fit_summary(fit):
