@@ -47,6 +47,51 @@ def _check_calibration_data(data):
 TRAINED_MODEL_RAMP = 0.5
 
 
+def _check_budget(ratio, metric, device):
+    """`TargetRatio`'s budget: `metric`, and `ratio` unless a device limit
+    (`device`: flash_bytes, arena_bytes, latency_ms) is the budget."""
+    check_metric(metric)
+    for name, value in device.items():
+        if value is not None:
+            budgets.check_limit(name, value)
+    if ratio is not None or all(value is None for value in device.values()):
+        pruning.check_ratio(ratio)
+
+
+def _check_schedule(warmup, ramp, update_every):
+    check_fraction("warmup", warmup)
+    check_fraction("ramp", ramp)
+    if warmup + ramp > 1:
+        raise ValueError(
+            "`warmup + ramp` must be at most 1 (the rest of training "
+            f"holds the final masks). Received: warmup={warmup}, "
+            f"ramp={ramp}")
+    if update_every is not None:
+        check_positive_int("update_every", update_every)
+
+
+def _check_options(round_to, min_channels, importance, calibration_steps,
+                   saliency_decay, hold_updates, cost_aware, seed):
+    check_positive_int("round_to", round_to)
+    check_positive_int("min_channels", min_channels)
+    check_criterion(importance)
+    check_positive_int("calibration_steps", calibration_steps)
+    if isinstance(saliency_decay, bool) or not isinstance(
+            saliency_decay, (int, float)) or not 0 <= saliency_decay < 1:
+        raise ValueError(
+            "`saliency_decay` is the weight of the old score and must be "
+            "at least 0 and below 1 (1 would ignore every new saliency)."
+            f" Received: saliency_decay={saliency_decay!r}")
+    for name, flag in (("hold_updates", hold_updates),
+                       ("cost_aware", cost_aware)):
+        if not isinstance(flag, bool):
+            raise ValueError(f"`{name}` must be True or False. "
+                             f"Received: {name}={flag!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(
+            f"`seed` must be an integer. Received: seed={seed!r}")
+
+
 class TargetRatio(keras.callbacks.Callback):
     """Prunes a gated model during `fit` until `ratio` of the cost is removed.
 
@@ -137,43 +182,12 @@ class TargetRatio(keras.callbacks.Callback):
                  cost_aware=True, seed=0, verbose=0, flash_bytes=None,
                  arena_bytes=None, latency_ms=None, latency_table=None):
         super().__init__()
-        check_metric(metric)
         device = {"flash_bytes": flash_bytes, "arena_bytes": arena_bytes,
                   "latency_ms": latency_ms}
-        for name, value in device.items():
-            if value is not None:
-                budgets.check_limit(name, value)
-        if all(value is None for value in device.values()):
-            pruning.check_ratio(ratio)
-        elif ratio is not None:
-            pruning.check_ratio(ratio)
-        check_fraction("warmup", warmup)
-        check_fraction("ramp", ramp)
-        if warmup + ramp > 1:
-            raise ValueError(
-                "`warmup + ramp` must be at most 1 (the rest of training "
-                f"holds the final masks). Received: warmup={warmup}, "
-                f"ramp={ramp}")
-        if update_every is not None:
-            check_positive_int("update_every", update_every)
-        check_positive_int("round_to", round_to)
-        check_positive_int("min_channels", min_channels)
-        check_criterion(importance)
-        check_positive_int("calibration_steps", calibration_steps)
-        if isinstance(saliency_decay, bool) or not isinstance(
-                saliency_decay, (int, float)) or not 0 <= saliency_decay < 1:
-            raise ValueError(
-                "`saliency_decay` is the weight of the old score and must be "
-                "at least 0 and below 1 (1 would ignore every new saliency)."
-                f" Received: saliency_decay={saliency_decay!r}")
-        for name, flag in (("hold_updates", hold_updates),
-                           ("cost_aware", cost_aware)):
-            if not isinstance(flag, bool):
-                raise ValueError(f"`{name}` must be True or False. "
-                                 f"Received: {name}={flag!r}")
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ValueError(
-                f"`seed` must be an integer. Received: seed={seed!r}")
+        _check_budget(ratio, metric, device)
+        _check_schedule(warmup, ramp, update_every)
+        _check_options(round_to, min_channels, importance, calibration_steps,
+                       saliency_decay, hold_updates, cost_aware, seed)
         self.flash_bytes = flash_bytes
         self.arena_bytes = arena_bytes
         self.latency_ms = latency_ms
