@@ -165,6 +165,30 @@ def test_int8_ties_needs_runs(tmp_path):
         in result.stderr
 
 
+def test_tflite_files_times_every_file_in_one_table(results, tmp_path):
+    out = tmp_path / "files.md"
+    _run("tflite_files.py", f"--files={results}/*.tflite", "--repeats=2",
+         "--runs=3", f"--out={out}", cwd=tmp_path)
+    rows = [row.split("|") for row in out.read_text().splitlines()
+            if row.startswith(f"| {results}")]
+    tflites = sorted(str(path) for path in results.glob("*.tflite"))
+    assert [cells[1].strip() for cells in rows] == tflites
+    for cells in rows:
+        size = os.path.getsize(cells[1].strip())
+        assert int(cells[2].strip().replace(",", "")) == size
+        assert 0 < int(cells[3].strip().replace(",", "")) < size
+        assert float(cells[4]) > 0
+
+
+def test_tflite_files_needs_a_match(tmp_path):
+    result = subprocess.run(
+        [sys.executable, os.path.join(REPO, "benchmarks", "tflite_files.py"),
+         f"--files={tmp_path}/*.tflite"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    assert "No .tflite file matches" in result.stderr
+
+
 def test_zoo_table_rows_prune_with_equal_logits(tmp_path):
     table = _run("zoo.py", "--models=MobileNetV3Small,DenseNet121",
                  cwd=tmp_path)
