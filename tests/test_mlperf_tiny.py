@@ -161,7 +161,7 @@ def _runs_in_tflm(tflite, arena, x, outputs=640):
     from tflite_micro.python.tflite_micro import runtime
 
     interpreter = runtime.Interpreter.from_bytes(tflite, arena_size=arena)
-    interpreter.set_input(convert._quantize(x[:1], interpreter.
+    interpreter.set_input(convert.runtime._quantize(x[:1], interpreter.
                                             get_input_details(0)), 0)
     interpreter.invoke()
     return interpreter.get_output(0).shape == (1, outputs)

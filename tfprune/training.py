@@ -305,23 +305,8 @@ def fit(model, x=None, y=None, epochs=1, callbacks=None, initial_epoch=0,
     callbacks = list(callbacks or [])
     prune = _one_of(callbacks, TargetRatio)
     backup = _one_of(callbacks, keras.callbacks.BackupAndRestore)
-    if isinstance(slack, bool) or not isinstance(slack, (int, float)) \
-            or slack < 0:
-        raise ValueError("`slack` is a fraction of the kept cost, at least "
-                         f"0. Received: slack={slack!r}")
-    if isinstance(min_saving, bool) or not isinstance(
-            min_saving, (int, float)) or not 0 <= min_saving < 1:
-        raise ValueError("`min_saving` is a fraction of a step's MACs, in "
-                         f"[0, 1). Received: min_saving={min_saving!r}")
-    reason = None if prune is not None else "no tfprune.TargetRatio"
-    if reason is None and not (isinstance(model, keras.Model)
-                               and hasattr(model, "_nodes_by_depth")):
-        reason = f"a {type(model).__name__} is not a functional model"
-    if reason is None:
-        try:
-            surgery.narrow_check(model)
-        except GraphError as e:
-            reason = str(e)
+    _check_fractions(slack, min_saving)
+    reason = _why_not_rebuilt(model, prune)
     if reason is not None:
         if prune is not None:
             warnings.warn(f"tfprune.fit trains without rebuilding: {reason}",
@@ -337,11 +322,48 @@ def fit(model, x=None, y=None, epochs=1, callbacks=None, initial_epoch=0,
     if resumed_at is not None:
         initial_epoch = max(initial_epoch, resumed_at)
     wrapped = [_Continued(c, run) for c in callbacks] + [_Rebuild(run)]
+    return _fit_segments(run, model, x, y, epochs, wrapped, initial_epoch,
+                         kwargs)
+
+
+def _check_fractions(slack, min_saving):
+    """Raises ValueError on a bad `slack` or `min_saving` of `fit`."""
+    if isinstance(slack, bool) or not isinstance(slack, (int, float)) \
+            or slack < 0:
+        raise ValueError("`slack` is a fraction of the kept cost, at least "
+                         f"0. Received: slack={slack!r}")
+    if isinstance(min_saving, bool) or not isinstance(
+            min_saving, (int, float)) or not 0 <= min_saving < 1:
+        raise ValueError("`min_saving` is a fraction of a step's MACs, in "
+                         f"[0, 1). Received: min_saving={min_saving!r}")
+
+
+def _why_not_rebuilt(model, prune):
+    """Why `fit` cannot rebuild `model` during training, or None when it
+    can: `prune` (the run's `TargetRatio`) is None, or the model is not a
+    functional model `surgery.narrow` can cut."""
+    if prune is None:
+        return "no tfprune.TargetRatio"
+    if not (isinstance(model, keras.Model)
+            and hasattr(model, "_nodes_by_depth")):
+        return f"a {type(model).__name__} is not a functional model"
+    try:
+        surgery.narrow_check(model)
+    except GraphError as e:
+        return str(e)
+    return None
+
+
+def _fit_segments(run, model, x, y, epochs, callbacks, initial_epoch,
+                  kwargs):
+    """Calls `model.fit` once per segment, going on with `run.next_model`
+    from the next epoch while a callback asked for a rebuild; returns one
+    History of every segment, whose model is the last one."""
     history = keras.callbacks.History()
     history.history, history.epoch = {}, []
     while True:
         run.next_model = None
-        segment = model.fit(x, y, epochs=epochs, callbacks=wrapped,
+        segment = model.fit(x, y, epochs=epochs, callbacks=callbacks,
                             initial_epoch=initial_epoch, **kwargs)
         for key, values in segment.history.items():
             history.history.setdefault(key, []).extend(values)

@@ -1,0 +1,36 @@
+"""int8 TFLite: converting a Keras model, and running the result.
+
+The subpackage, bottom to top:
+
+- `flatbuffer`: checks, operators and tensor names of a `.tflite` file;
+- `tflm_arena`: the TFLite Micro arena, tried in a child process
+  (`check_tflm_arena`, `tflm_arena_bytes`, `TFLMError`);
+- `runtime`: LiteRT and TFLite Micro runs (`run_tflite`,
+  `evaluate_tflite`);
+- `input_scaling`: folding an input scaling layer into the first
+  convolution;
+- `converter`: `to_tflite`, the only caller of the TFLite converter.
+
+Examples:
+    >>> from tfprune import convert
+    >>> tflite_bytes = convert.to_tflite(small, representative=x_val)
+    >>> convert.tflm_arena_bytes(tflite_bytes)
+    19152
+"""
+
+from tfprune.convert.converter import DEFAULT_DENSE_QUANTIZATION
+from tfprune.convert.converter import DENSE_QUANTIZATIONS
+from tfprune.convert.converter import TARGETS
+from tfprune.convert.converter import to_tflite
+from tfprune.convert.flatbuffer import check_tflite
+from tfprune.convert.flatbuffer import model_ops
+from tfprune.convert.flatbuffer import strip_tensor_names
+from tfprune.convert.input_scaling import fold_input_scaling
+from tfprune.convert.runtime import RUNTIMES
+from tfprune.convert.runtime import evaluate_tflite
+from tfprune.convert.runtime import is_xnnpack_refusal
+from tfprune.convert.runtime import run_tflite
+from tfprune.convert.runtime import xnnpack_refusal
+from tfprune.convert.tflm_arena import TFLMError
+from tfprune.convert.tflm_arena import check_tflm_arena
+from tfprune.convert.tflm_arena import tflm_arena_bytes
