@@ -34,3 +34,11 @@ from tfprune.convert.runtime import xnnpack_refusal
 from tfprune.convert.tflm_arena import TFLMError
 from tfprune.convert.tflm_arena import check_tflm_arena
 from tfprune.convert.tflm_arena import tflm_arena_bytes
+
+__all__ = [
+    "DEFAULT_DENSE_QUANTIZATION", "DENSE_QUANTIZATIONS", "RUNTIMES",
+    "TARGETS", "TFLMError", "check_tflite", "check_tflm_arena",
+    "evaluate_tflite", "fold_input_scaling", "is_xnnpack_refusal",
+    "model_ops", "run_tflite", "strip_tensor_names", "tflm_arena_bytes",
+    "to_tflite", "xnnpack_refusal",
+]
