@@ -278,15 +278,19 @@ def test_the_report_keeps_its_keys(tmp_path):
     assert json.load(open(tmp_path / "report.json")).keys() == report.keys()
 
 
-def test_every_pipeline_function_fits_on_a_screen():
+def test_every_library_function_fits_on_a_screen():
+    """No function in tfprune/ (the pipeline subpackage included) is over
+    80 lines, docstring and all."""
     import ast
-    import inspect
+    import pathlib
 
-    tree = ast.parse(inspect.getsource(tfprune.pipeline))
-    long = [(node.name, node.end_lineno - node.lineno + 1)
-            for node in ast.walk(tree)
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
-            and node.end_lineno - node.lineno + 1 > 80]
+    long = []
+    for path in pathlib.Path(tfprune.__file__).parent.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        long += [(path.name, node.name, node.end_lineno - node.lineno + 1)
+                 for node in ast.walk(tree)
+                 if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+                 and node.end_lineno - node.lineno + 1 > 80]
     assert not long
 
 

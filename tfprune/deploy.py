@@ -200,21 +200,8 @@ def export(model, out_dir, target="mcu", representative=None, labels=None,
         24576
     """
     device = _checked_device(target, device)
-    if representative is None:
-        raise ValueError(
-            "`representative` data is needed to calibrate the int8 model.")
-    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
-        raise ValueError(
-            f"`out_dir` must be a folder, but '{out_dir}' is a file. Give a "
-            "new or existing folder.")
-    labels = _labels(labels)
-    if labels is not None and model.output_shape[-1] != len(labels):
-        raise ValueError(
-            f"Model '{model.name}' has {model.output_shape[-1]} outputs but "
-            f"{len(labels)} labels were given.")
-    if evaluation is not None:
-        data_lib.check_data(evaluation, model, what="evaluation data")
-
+    labels = _check_inputs(model, out_dir, representative, labels,
+                           evaluation)
     tflite = convert.to_tflite(model, representative, target=target,
                                num_samples=num_samples)
     ops = convert.model_ops(tflite)
@@ -246,6 +233,26 @@ def export(model, out_dir, target="mcu", representative=None, labels=None,
     if device is not None:
         _print(fit_summary(report["device"]))
     return report
+
+
+def _check_inputs(model, out_dir, representative, labels, evaluation):
+    """Raises ValueError on `export` arguments it cannot use; returns the
+    class names (`_labels(labels)`)."""
+    if representative is None:
+        raise ValueError(
+            "`representative` data is needed to calibrate the int8 model.")
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise ValueError(
+            f"`out_dir` must be a folder, but '{out_dir}' is a file. Give a "
+            "new or existing folder.")
+    labels = _labels(labels)
+    if labels is not None and model.output_shape[-1] != len(labels):
+        raise ValueError(
+            f"Model '{model.name}' has {model.output_shape[-1]} outputs but "
+            f"{len(labels)} labels were given.")
+    if evaluation is not None:
+        data_lib.check_data(evaluation, model, what="evaluation data")
+    return labels
 
 
 def _checked_device(target, device):

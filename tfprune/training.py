@@ -314,9 +314,7 @@ def fit(model, x=None, y=None, epochs=1, callbacks=None, initial_epoch=0,
         return model.fit(x, y, epochs=epochs, callbacks=callbacks,
                          initial_epoch=initial_epoch, **kwargs)
     x = _without_end_stall(x, "training")
-    if "validation_data" in kwargs:
-        kwargs["validation_data"] = _without_end_stall(
-            kwargs["validation_data"], "validation")
+    kwargs = _validation_without_end_stall(kwargs)
     run = _Run(epochs, prune, backup, slack, min_saving)
     model, resumed_at = run.resumed(model)
     if resumed_at is not None:
@@ -324,6 +322,15 @@ def fit(model, x=None, y=None, epochs=1, callbacks=None, initial_epoch=0,
     wrapped = [_Continued(c, run) for c in callbacks] + [_Rebuild(run)]
     return _fit_segments(run, model, x, y, epochs, wrapped, initial_epoch,
                          kwargs)
+
+
+def _validation_without_end_stall(fit_kwargs):
+    """`fit_kwargs` with its `validation_data` (if any) through
+    `_without_end_stall`."""
+    if "validation_data" not in fit_kwargs:
+        return fit_kwargs
+    return dict(fit_kwargs, validation_data=_without_end_stall(
+        fit_kwargs["validation_data"], "validation"))
 
 
 def _check_fractions(slack, min_saving):

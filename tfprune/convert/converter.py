@@ -140,6 +140,7 @@ def _save_serving_graph(model, directory):
     _check_float32(serve, model.name)
     archive.write_out(directory, verbose=False)
 
+
 def _check_float32(serve, name):
     """Raises ValueError unless the traced `serve` function computes in
     float32 only (no float16 / bfloat16 tensor anywhere in its graph)."""

@@ -1,5 +1,6 @@
 """Reading and editing `.tflite` flatbuffers: checks, operators, names."""
 
+
 def check_tflite(tflite_bytes):
     """Raises ValueError unless `tflite_bytes` is a `.tflite` flatbuffer."""
     if not isinstance(tflite_bytes, (bytes, bytearray)):

@@ -12,6 +12,7 @@ import tempfile
 from tfprune.convert.flatbuffer import check_tflite
 from tfprune.validation import check_positive_int
 
+
 class TFLMError(ValueError):
     """A model that does not run in TFLite Micro with the arena given.
 

@@ -39,9 +39,8 @@ def pixel_normalization(mean, std, name="normalize"):
     )
 
 
-
 def conv_bn(x, filters, kernel, strides=1, name=None, activation="relu",
-             use_bias=False):
+            use_bias=False):
     """Conv2D + BatchNormalization (+ activation). MLPerf Tiny's models
     keep the convolutions' biases (`use_bias=True`)."""
     x = layers.Conv2D(filters, kernel, strides=strides, padding="same",
@@ -52,11 +51,9 @@ def conv_bn(x, filters, kernel, strides=1, name=None, activation="relu",
     return x
 
 
-
 def depthwise_bn_relu(x, strides=1, name=None):
     """DepthwiseConv2D 3x3 + BatchNormalization + ReLU."""
     x = layers.DepthwiseConv2D(3, strides=strides, padding="same",
                                name=f"{name}_dw")(x)
     x = layers.BatchNormalization(name=f"{name}_dw_bn")(x)
     return layers.ReLU(name=f"{name}_dw_relu")(x)
-

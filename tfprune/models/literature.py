@@ -50,7 +50,6 @@ def vgg16_cifar(num_classes=10, width=1.0, input_shape=(32, 32, 3),
     return keras.Model(inputs, outputs, name=name)
 
 
-
 def resnet_cifar(depth=20, num_classes=10, width=1.0,
                  input_shape=(32, 32, 3), name=None):
     """ResNet-20/32/44/56/110 for CIFAR (He et al. 2016, section 4.2).
@@ -89,7 +88,7 @@ def resnet_cifar(depth=20, num_classes=10, width=1.0,
             shortcut = x
             if strides != 1 or x.shape[-1] != channels:
                 shortcut = conv_bn(x, channels, 1, strides,
-                                    name=f"{prefix}_proj", activation=None)
+                                   name=f"{prefix}_proj", activation=None)
             y = conv_bn(x, channels, 3, strides, name=f"{prefix}_1")
             y = conv_bn(y, channels, 3, name=f"{prefix}_2", activation=None)
             x = layers.Add(name=f"{prefix}_add")([shortcut, y])
@@ -132,7 +131,7 @@ def mobilenet_v2_cifar(num_classes=10, width=1.0, input_shape=(32, 32, 3),
             y = x
             if expansion != 1:
                 y = conv_bn(y, x.shape[-1] * expansion, 1,
-                             name=f"{prefix}_expand", activation="relu6")
+                            name=f"{prefix}_expand", activation="relu6")
             y = layers.DepthwiseConv2D(3, strides=strides, padding="same",
                                        use_bias=False,
                                        name=f"{prefix}_dw")(y)
@@ -148,7 +147,7 @@ def mobilenet_v2_cifar(num_classes=10, width=1.0, input_shape=(32, 32, 3),
                                     name=f"{prefix}_se_reshape")(se)
                 y = layers.Multiply(name=f"{prefix}_se_scale")([y, se])
             y = conv_bn(y, channels, 1, name=f"{prefix}_project",
-                         activation=None)
+                        activation=None)
             if strides == 1 and x.shape[-1] == channels:
                 y = layers.Add(name=f"{prefix}_add")([x, y])
             x = y
@@ -156,4 +155,3 @@ def mobilenet_v2_cifar(num_classes=10, width=1.0, input_shape=(32, 32, 3),
     x = layers.GlobalAveragePooling2D(name="pool")(x)
     outputs = layers.Dense(num_classes, name="classifier")(x)
     return keras.Model(inputs, outputs, name=name)
-

@@ -50,9 +50,9 @@ def resnet8_tiny(width=1.0, num_classes=10, input_shape=(32, 32, 3),
             shortcut = layers.Conv2D(channels, 1, strides=strides,
                                      name=f"{prefix}_proj_conv")(x)
         y = conv_bn(x, channels, 3, strides, name=f"{prefix}_1",
-                     use_bias=True)
+                    use_bias=True)
         y = conv_bn(y, channels, 3, name=f"{prefix}_2", activation=None,
-                     use_bias=True)
+                    use_bias=True)
         x = layers.Add(name=f"{prefix}_add")([shortcut, y])
         x = layers.ReLU(name=f"{prefix}_out")(x)
     x = layers.GlobalAveragePooling2D(name="pool")(x)
@@ -85,7 +85,7 @@ def ds_cnn_tiny(width=1.0, num_classes=12, input_shape=(49, 10, 1),
     channels = scaled(64, width)
     inputs = keras.Input(input_shape, name="features")
     x = conv_bn(inputs, channels, (10, 4), strides=2, name="stem",
-                 use_bias=True)
+                use_bias=True)
     x = layers.Dropout(0.2, name="stem_dropout")(x)
     for block in range(1, 5):
         prefix = f"block{block}"
@@ -127,12 +127,12 @@ def mobilenet_v1_tiny(width=1.0, alpha=0.25, num_classes=2,
     inputs = keras.Input(input_shape, name="image")
     x = layers.Rescaling(1.0 / 127.5, offset=-1.0, name="rescale")(inputs)
     x = conv_bn(x, scaled(int(32 * alpha), width), 3, strides=2,
-                 name="stem", use_bias=True)
+                name="stem", use_bias=True)
     for block, (filters, strides) in enumerate(MOBILENET_V1_PLAN, start=1):
         prefix = f"block{block}"
         x = depthwise_bn_relu(x, strides, name=prefix)
         x = conv_bn(x, scaled(int(filters * alpha), width), 1,
-                     name=f"{prefix}_pw", use_bias=True)
+                    name=f"{prefix}_pw", use_bias=True)
     x = layers.GlobalAveragePooling2D(name="pool")(x)
     outputs = layers.Dense(num_classes, name="classifier")(x)
     return keras.Model(inputs, outputs, name=name)
@@ -171,4 +171,3 @@ def autoencoder_tiny(width=1.0, input_dim=640, name="autoencoder_tiny"):
         x = layers.ReLU(name=f"relu{i}")(x)
     outputs = layers.Dense(input_dim, name="reconstruction")(x)
     return keras.Model(inputs, outputs, name=name)
-

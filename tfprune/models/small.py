@@ -48,7 +48,6 @@ def small_cnn(input_shape=(8, 8, 1), num_classes=10, widths=(32, 64),
     return keras.Model(inputs, outputs, name=name)
 
 
-
 def conv1d_kws(input_shape=(49, 10), num_classes=12, widths=(32, 48, 64),
                name="conv1d_kws"):
     """A small 1-D conv net for sensor or keyword-spotting features.
@@ -92,4 +91,3 @@ def conv1d_kws(input_shape=(49, 10), num_classes=12, widths=(32, 48, 64),
     x = layers.Dropout(0.1, name="dropout")(x)
     outputs = layers.Dense(num_classes, name="classifier")(x)
     return keras.Model(inputs, outputs, name=name)
-
