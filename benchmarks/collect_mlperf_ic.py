@@ -34,7 +34,7 @@ def method_label(run):
     if run.get("teacher") == "initial":
         label += " + self-KD"
     elif run.get("teacher"):
-        label += " + KD"
+        label += " + KD from a trained unpruned model"
     if run.get("init_from"):
         label += f" (from trained, {run['epochs']} ep)"
     return label
