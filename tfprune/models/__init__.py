@@ -2,8 +2,8 @@
 
 Every image model takes raw pixel values (0-255, as a camera gives them)
 and scales them itself, so the exported TFLite model needs no host-side
-normalization. Every builder takes a `width` multiplier (or `widths`) and
-returns logits.
+normalization. Every builder takes a `width` multiplier (or `widths`);
+the classifiers return logits, the autoencoder its reconstruction.
 
 - `literature`: the pruning literature's CIFAR-10 networks;
 - `mlperf_tiny`: the four MLPerf Tiny reference networks;
