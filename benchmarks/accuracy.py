@@ -137,6 +137,10 @@ flags.DEFINE_float("distill_temperature", None,
                    "With --teacher: the softmax temperature T (default 4). "
                    "Not in the run's name: give another --results_dir.",
                    lower_bound=0.0)
+flags.DEFINE_bool("mirror_teacher", False,
+                  "With --teacher: distil from the teacher's logits averaged "
+                  "over each image and its mirror image (run suffix "
+                  "_mirror; tfprune.distillation.mirror_averaged).")
 flags.DEFINE_string("architecture_from", None,
                     "scratch: the JSON of the run whose layer widths to "
                     "train from scratch. Default: --results_dir's tfprune "
@@ -383,8 +387,8 @@ def gamma_sparsity(strength, until_epoch):
 
 def main(argv):
     del argv
-    for name in ("distill_weight", "distill_temperature"):
-        if FLAGS[name].value is not None and not FLAGS.teacher:
+    for name in ("distill_weight", "distill_temperature", "mirror_teacher"):
+        if FLAGS[name].value not in (None, False) and not FLAGS.teacher:
             raise app.UsageError(
                 f"--{name} sets the distillation; give --teacher too. "
                 f"Received: --{name}={FLAGS[name].value} without --teacher")
@@ -400,7 +404,8 @@ def main(argv):
 
     name = run_name() + architecture_source() + {
         None: "", "warmup": "_kdwarmup", "initial": "_kdself"}.get(
-            FLAGS.teacher, "_kd") + (
+            FLAGS.teacher, "_kd") + ("_mirror" if FLAGS.mirror_teacher
+                                     else "") + (
         "" if FLAGS.weight_decay == FLAGS["weight_decay"].default
         else f"_wd{FLAGS.weight_decay:g}")
     report_path = os.path.join(FLAGS.results_dir, name + ".json")
@@ -429,6 +434,7 @@ def main(argv):
     if FLAGS.teacher:
         settings["teacher"] = FLAGS.teacher if FLAGS.teacher in (
             "warmup", "initial") else keras.models.load_model(FLAGS.teacher)
+    settings["mirror_teacher"] = FLAGS.mirror_teacher
     if FLAGS.lr_rewind is not None:
         settings["lr_rewind"] = FLAGS.lr_rewind
     # One work folder per results folder: a 30-epoch run must not resume
@@ -450,6 +456,7 @@ def main(argv):
             m: 1 - report["after"][m] / reference[m] for m in reference},
         "command": " ".join(sys.argv),
         "teacher": FLAGS.teacher,
+        "mirror_teacher": FLAGS.mirror_teacher,
         "weight_decay": FLAGS.weight_decay,
         "architecture_from": architecture and architecture[0],
         "init_from": FLAGS.init_from,

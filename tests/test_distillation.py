@@ -1,4 +1,5 @@
-"""SnapshotTeacher: distilling a pruned student from its own snapshot."""
+"""Distillation: the SnapshotTeacher callback (a pruned student taught by
+its own snapshot) and the mirror-averaged teacher."""
 
 import keras
 import numpy as np
@@ -92,3 +93,28 @@ def test_refuses_a_teacher_of_another_architecture():
     with pytest.raises(ValueError, match="teacher 'other'.*clone_model"):
         distiller.fit(x, y, verbose=0,
                       callbacks=[tfprune.SnapshotTeacher(epoch=1)])
+
+
+def test_a_mirror_averaged_teacher_averages_the_two_views(tmp_path):
+    teacher = tfprune.models.small_cnn()
+    x, _ = _data(8)
+    averaged = tfprune.distillation.mirror_averaged(teacher)
+    expected = (teacher.predict(x, verbose=0)
+                + teacher.predict(x[:, :, ::-1], verbose=0)) / 2
+    np.testing.assert_allclose(averaged.predict(x, verbose=0), expected,
+                               rtol=1e-5, atol=1e-6)
+    # The same weights, no new ones; wrapping twice changes nothing.
+    assert len(averaged.weights) == len(teacher.weights)
+    assert tfprune.distillation.mirror_averaged(averaged) is averaged
+    averaged.save(tmp_path / "teacher.keras")
+    loaded = keras.models.load_model(tmp_path / "teacher.keras")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), expected,
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_a_mirror_averaged_teacher_needs_images():
+    inputs = keras.Input((640,))
+    signal = keras.Model(inputs, keras.layers.Dense(10)(inputs),
+                         name="autoencoder")
+    with pytest.raises(ValueError, match=r"'autoencoder'.*\[\(None, 640\)\]"):
+        tfprune.distillation.mirror_averaged(signal)

@@ -146,8 +146,9 @@ def test_fine_tune_recipe():
     assert Recipe().learning_rate == 0.1 and Recipe().warmup == 0.05
 
 
+@pytest.mark.parametrize("mirror", [False, True])
 def test_prune_a_trained_model_distilled_from_its_initial_weights(
-        trained, tmp_path):
+        trained, tmp_path, mirror):
     train, val = _datasets()
     start = _copy(trained)
     initial = [w.copy() for w in start.get_weights()]
@@ -155,11 +156,15 @@ def test_prune_a_trained_model_distilled_from_its_initial_weights(
     report = train_prune_export(
         start, train, val, str(tmp_path), target=0.5, metric="macs",
         recipe=Recipe.fine_tune(epochs=3), teacher="initial",
-        tflm_samples=0, verbose=0)
-    assert report["distillation"]["teacher"] == "initial weights of small_cnn"
+        mirror_teacher=mirror, tflm_samples=0, verbose=0)
+    assert report["distillation"]["teacher"] == (
+        "initial weights of small_cnn"
+        + (", averaged with its mirror images" if mirror else ""))
     assert report["schedule"]["learning_rate"] == 0.02
     assert abs(report["removed"]["macs"] - 0.5) <= 0.005
-    assert report["val_accuracy_float"] >= base - 0.03
+    # A mirrored digit is often another digit: the mirror-averaged teacher
+    # is a worse one here (it is meant for data flipped in training).
+    assert report["val_accuracy_float"] >= base - (0.1 if mirror else 0.03)
     assert min(report["history"]["distillation_loss"]) > 0
     # The teacher is the model the run started from: it did not train.
     for now, then in zip(start.get_weights(), initial):

@@ -92,6 +92,7 @@ def test_lr_rewind_restarts_the_rate_for_the_hold(tmp_path, shrink_for_hold):
     ({"teacher": "warmup", "warmup": 0.1}, "warmup=0.1 of epochs=4 gives 0.4"),
     ({"teacher": "unpruned", "target": 0.0}, "without a budget nothing"),
     ({"teacher": "initial", "target": 0.0}, "without a budget nothing"),
+    ({"mirror_teacher": True}, "give `teacher` too"),
     # A bad budget fails before the teacher trains.
     ({"teacher": "unpruned", "target": 1.5}, "Received: ratio=1.5"),
 ])

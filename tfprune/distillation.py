@@ -120,6 +120,54 @@ class SnapshotTeacher(keras.callbacks.Callback):
         self.active = True
 
 
+@keras.saving.register_keras_serializable(package="tfprune")
+class MirrorImage(keras.layers.Layer):
+    """Mirrors a batch of images (batch, height, width, channels) left to
+    right.
+
+    >>> tfprune.distillation.MirrorImage()(images)
+    """
+
+    def call(self, images):
+        return keras.ops.flip(images, axis=2)
+
+
+def mirror_averaged(teacher):
+    """`teacher` as a two-view ensemble: its logits averaged over each image
+    and the image mirrored left to right.
+
+    The same weights, so no training, and a stronger teacher when the
+    training data is flipped at random anyway (CIFAR-10): the VGG-16-BN
+    x0.25 start model of docs/results.md classifies 83.86% of the
+    validation images alone and 85.36% averaged with the mirror images. It
+    costs a second teacher forward pass per step. Only for image models:
+    a mirrored spectrogram or signal is another input.
+
+    >>> trainer = tfprune.distillation.distiller(
+    ...     tfprune.distillation.mirror_averaged(trained), gated)
+
+    Args:
+        teacher: a Keras model with one input of shape (batch, height,
+            width, channels) and logits out. A model this function made
+            comes back as it is.
+    """
+    if any(isinstance(layer, MirrorImage) for layer in teacher.layers):
+        return teacher
+    if len(teacher.inputs) != 1 or len(teacher.inputs[0].shape) != 4:
+        shapes = [tuple(x.shape) for x in teacher.inputs]
+        raise ValueError(
+            f"mirror_averaged mirrors images: the teacher '{teacher.name}' "
+            "must have one input of shape (batch, height, width, "
+            f"channels). Its inputs have shapes {shapes}; distil from the "
+            "teacher itself instead.")
+    spec = teacher.inputs[0]
+    images = keras.Input(shape=spec.shape[1:], dtype=spec.dtype,
+                         name="images")
+    logits = keras.layers.Average(name="mean_logits")(
+        [teacher(images), teacher(MirrorImage(name="mirror")(images))])
+    return keras.Model(images, logits, name=f"{teacher.name}_mirror_averaged")
+
+
 def distiller(teacher, student, temperature=4.0, weight=0.5):
     """A built `keras.distillation.Distiller`: loss `(1 - weight) *
     student loss + weight * distillation_loss(temperature)`.

@@ -80,6 +80,9 @@ class Recipe:
             the network's own snapshot at the end of the warm-up
             (`tfprune.SnapshotTeacher`; weak after a short warm-up, see
             docs/results.md).
+        mirror_teacher: distil from the teacher's logits averaged over
+            each image and its left-right mirror image
+            (`tfprune.distillation.mirror_averaged`; image models only).
         shrink_for_hold: once the masks are final, train the shrunk model
             (fewer MACs) for the hold epochs instead of the masked one (the
             optimizer restarts: same schedule, new momentum). Replaces
@@ -114,6 +117,7 @@ class Recipe:
     teacher: object = None
     distill_temperature: float = 4.0
     distill_weight: float = 0.5
+    mirror_teacher: bool = False
     shrink_for_hold: bool = False
     shrink_during_training: bool = True
     callbacks: tuple = ()

@@ -87,13 +87,23 @@ class PruneRun:
     def teacher(self, net):
         """The `distillation.Teacher` of the gated `net` (None without
         distillation)."""
-        teacher = self.recipe.teacher
-        if teacher == "unpruned":
-            distillation.check_teacher_name(teacher, self.pruning)
-            return self._unpruned_teacher()
-        return distillation.resolve_teacher(
-            teacher, self.model, net, self.pruning, self.recipe.warmup,
-            self.recipe.epochs, os.path.join(self.out_dir, "teacher.keras"))
+        r = self.recipe
+        if r.mirror_teacher and r.teacher is None:
+            raise ValueError("`mirror_teacher=True` averages a teacher's "
+                             "logits over mirror images; give `teacher` "
+                             "too.")
+        if r.teacher == "unpruned":
+            distillation.check_teacher_name(r.teacher, self.pruning)
+            teacher = self._unpruned_teacher()
+        else:
+            teacher = distillation.resolve_teacher(
+                r.teacher, self.model, net, self.pruning, r.warmup,
+                r.epochs, os.path.join(self.out_dir, "teacher.keras"))
+        if teacher is None or not r.mirror_teacher:
+            return teacher
+        return teacher._replace(
+            model=distillation.mirror_averaged(teacher.model),
+            label=teacher.label + ", averaged with its mirror images")
 
     def _unpruned_teacher(self):
         """`teacher="unpruned"`: a fresh copy of the model trained without
