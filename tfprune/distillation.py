@@ -139,9 +139,11 @@ def mirror_averaged(teacher):
     The same weights, so no training, and a stronger teacher when the
     training data is flipped at random anyway (CIFAR-10): the VGG-16-BN
     x0.25 start model of docs/results.md classifies 83.86% of the
-    validation images alone and 85.36% averaged with the mirror images. It
-    costs a second teacher forward pass per step. Only for image models:
-    a mirrored spectrogram or signal is another input.
+    validation images alone and 85.36% averaged with the mirror images.
+    Its pruned students did not gain from it there (docs/results.md,
+    "Pruning a trained model": one seed each, within the run-to-run
+    spread). It costs a second teacher forward pass per step. Only for
+    image models: a mirrored spectrogram or signal is another input.
 
     >>> trainer = tfprune.distillation.distiller(
     ...     tfprune.distillation.mirror_averaged(trained), gated)
