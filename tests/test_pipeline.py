@@ -93,6 +93,8 @@ def test_lr_rewind_restarts_the_rate_for_the_hold(tmp_path, shrink_for_hold):
     ({"teacher": "unpruned", "target": 0.0}, "without a budget nothing"),
     ({"teacher": "initial", "target": 0.0}, "without a budget nothing"),
     ({"mirror_teacher": True}, "give `teacher` too"),
+    ({"mirror_teacher": "yes", "teacher": "initial"},
+     "Received: mirror_teacher='yes'"),
     # A bad budget fails before the teacher trains.
     ({"teacher": "unpruned", "target": 1.5}, "Received: ratio=1.5"),
 ])
@@ -121,6 +123,23 @@ def test_distillation_loss_is_the_tempered_kl_of_the_softmaxes():
     assert np.isclose(float(loss.compute_loss(teacher, student)), expected,
                       rtol=1e-4)
     assert abs(float(loss.compute_loss(teacher, teacher))) < 1e-4
+
+
+def test_a_mirror_teacher_of_a_signal_model_fails_before_training(
+        tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 16)).astype("float32")
+    data = tf.data.Dataset.from_tensor_slices(
+        (x, rng.integers(0, 4, size=64))).batch(16)
+    inputs = keras.Input((16,))
+    hidden = keras.layers.Dense(8, activation="relu")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(4)(hidden),
+                        name="signal")
+    with pytest.raises(ValueError, match=r"'signal'.*\[\(None, 16\)\]"):
+        train_prune_export(model, data, data, str(tmp_path), target=0.5,
+                           epochs=2, teacher="unpruned", mirror_teacher=True,
+                           tflm_samples=0, verbose=0)
+    assert not os.listdir(tmp_path)  # the unpruned teacher did not train
 
 
 @pytest.mark.parametrize("temperature", [0, -1.0, "4", True])

@@ -155,19 +155,37 @@ def mirror_averaged(teacher):
     """
     if any(isinstance(layer, MirrorImage) for layer in teacher.layers):
         return teacher
-    if len(teacher.inputs) != 1 or len(teacher.inputs[0].shape) != 4:
-        shapes = [tuple(x.shape) for x in teacher.inputs]
-        raise ValueError(
-            f"mirror_averaged mirrors images: the teacher '{teacher.name}' "
-            "must have one input of shape (batch, height, width, "
-            f"channels). Its inputs have shapes {shapes}; distil from the "
-            "teacher itself instead.")
+    _check_images(teacher)
     spec = teacher.inputs[0]
     images = keras.Input(shape=spec.shape[1:], dtype=spec.dtype,
                          name="images")
     logits = keras.layers.Average(name="mean_logits")(
         [teacher(images), teacher(MirrorImage(name="mirror")(images))])
     return keras.Model(images, logits, name=f"{teacher.name}_mirror_averaged")
+
+
+def _check_images(model):
+    if len(model.inputs) != 1 or len(model.inputs[0].shape) != 4:
+        shapes = [tuple(x.shape) for x in model.inputs]
+        raise ValueError(
+            f"mirror_averaged mirrors images: the model '{model.name}' "
+            "must have one input of shape (batch, height, width, "
+            f"channels). Its inputs have shapes {shapes}; distil from the "
+            "teacher itself instead.")
+
+
+def check_mirror_teacher(mirror_teacher, teacher, model):
+    """Validates `mirror_teacher` for a run that prunes `model` and distils
+    it from `teacher` (a model or a name), before anything trains."""
+    if not isinstance(mirror_teacher, bool):
+        raise ValueError("`mirror_teacher` must be True or False. "
+                         f"Received: mirror_teacher={mirror_teacher!r}")
+    if not mirror_teacher:
+        return
+    if teacher is None:
+        raise ValueError("`mirror_teacher=True` averages a teacher's logits "
+                         "over mirror images; give `teacher` too.")
+    _check_images(model)
 
 
 def distiller(teacher, student, temperature=4.0, weight=0.5):

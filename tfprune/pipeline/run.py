@@ -62,6 +62,8 @@ class PruneRun:
                 "train the masked model through the hold (the default).")
         self.steps_per_epoch = steps_per_epoch(train)
         recipe.check_rewind(self.pruning, target)
+        distillation.check_mirror_teacher(recipe.mirror_teacher,
+                                          recipe.teacher, model)
         self.hold_epoch = recipe.hold_start() if (
             self.pruning and recipe.shrink_for_hold) else recipe.epochs
 
@@ -88,10 +90,6 @@ class PruneRun:
         """The `distillation.Teacher` of the gated `net` (None without
         distillation)."""
         r = self.recipe
-        if r.mirror_teacher and r.teacher is None:
-            raise ValueError("`mirror_teacher=True` averages a teacher's "
-                             "logits over mirror images; give `teacher` "
-                             "too.")
         if r.teacher == "unpruned":
             distillation.check_teacher_name(r.teacher, self.pruning)
             teacher = self._unpruned_teacher()
