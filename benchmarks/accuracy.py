@@ -77,6 +77,10 @@ flags.DEFINE_string("data_dir", "../shared/datasets/cifar10",
                     "TFRecord folder, or tensorflow_datasets data_dir.")
 flags.DEFINE_integer("val_size", 5000, "Training examples held out.")
 flags.DEFINE_integer("batch_size", 128, "Batch size.")
+flags.DEFINE_integer("round_to", 1,
+                     "Methods that prune to a budget: every kept channel "
+                     "count is a multiple of this (TargetRatio's round_to; "
+                     "run suffix _round<N>).", lower_bound=1)
 flags.DEFINE_enum("precision", "float32",
                   ["float32", "mixed_bfloat16", "mixed_float16"],
                   "Keras dtype policy for training (mixed_float16 on GPUs); "
@@ -343,6 +347,21 @@ def method_settings():
     raise ValueError(f"Unknown method {method!r}")
 
 
+def with_round_to(settings):
+    """`settings` with --round_to in its `prune_options` (a UsageError for
+    a method that does not prune to a budget)."""
+    if FLAGS.round_to == 1:
+        return settings
+    if FLAGS.method in ("unpruned", "thin", "scratch"):
+        raise app.UsageError(
+            "--round_to rounds the kept channel counts of a pruning run; "
+            f"--method={FLAGS.method} prunes nothing. Received: "
+            f"--round_to={FLAGS.round_to} --method={FLAGS.method}")
+    options = dict(settings.get("prune_options") or {})
+    options["round_to"] = FLAGS.round_to
+    return {**settings, "prune_options": options}
+
+
 def trained_model(path, width):
     """--init_from: the trained model, refused unless it is --model at
     --width (the reference the ratios are measured against)."""
@@ -407,7 +426,8 @@ def main(argv):
             FLAGS.teacher, "_kd") + ("_mirror" if FLAGS.mirror_teacher
                                      else "") + (
         "" if FLAGS.weight_decay == FLAGS["weight_decay"].default
-        else f"_wd{FLAGS.weight_decay:g}")
+        else f"_wd{FLAGS.weight_decay:g}") + (
+        f"_round{FLAGS.round_to}" if FLAGS.round_to > 1 else "")
     report_path = os.path.join(FLAGS.results_dir, name + ".json")
     if os.path.exists(report_path):
         print(f"{report_path} exists; skipping.")
@@ -417,6 +437,7 @@ def main(argv):
     keras.utils.set_random_seed(FLAGS.seed)
     keras.mixed_precision.set_global_policy(FLAGS.precision)
     width, target, settings = method_settings()
+    settings = with_round_to(settings)
     train, val = data.cifar10_pipelines(
         FLAGS.data_dir, FLAGS.val_size, FLAGS.batch_size, FLAGS.seed,
         FLAGS.train_limit)
@@ -458,6 +479,7 @@ def main(argv):
         "teacher": FLAGS.teacher,
         "mirror_teacher": FLAGS.mirror_teacher,
         "weight_decay": FLAGS.weight_decay,
+        "round_to": FLAGS.round_to,
         "architecture_from": architecture and architecture[0],
         "init_from": FLAGS.init_from,
         "precision": FLAGS.precision,

@@ -110,6 +110,26 @@ def test_distillation_temperature_must_be_positive(tmp_path):
     assert "must be > 0. Received: --distill_temperature=0.0" in stderr
 
 
+def test_round_to_keeps_channel_counts_in_multiples(tmp_path):
+    write_image_folder(str(tmp_path / "cifar"), 64)
+    out = tmp_path / "results"
+    _run("accuracy.py", "--method=l1", "--round_to=4", "--target=0.5",
+         "--width=0.0625", "--epochs=1", "--batch_size=16", "--val_size=32",
+         "--tflm_samples=0", f"--data_dir={tmp_path / 'cifar'}",
+         f"--results_dir={out}", cwd=tmp_path)
+    run = json.load(open(out / "l1_params0.5_s0_round4.json"))
+    assert run["round_to"] == 4
+    widths = run["layer_widths"].values()
+    assert any(kept < size for kept, size in widths)
+    assert all(kept % 4 == 0 or kept == size for kept, size in widths)
+    assert run["removed_vs_reference"]["params"] >= 0.5
+
+
+def test_round_to_without_pruning_is_refused(tmp_path):
+    stderr = _refused("--method=unpruned", "--round_to=8", cwd=tmp_path)
+    assert "--round_to=8 --method=unpruned" in stderr
+
+
 def test_collector_writes_the_table_and_plots(results):
     text = _run("collect_accuracy.py", f"--results_dir={results}",
                 cwd=results)
