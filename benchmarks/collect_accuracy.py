@@ -44,6 +44,8 @@ def groups(runs):
                 "_")[0] + ")"
         if r.get("weight_decay", 5e-4) != 5e-4:
             method += f", weight decay {r['weight_decay']:g}"
+        if r.get("round_to", 1) > 1:
+            method += f", widths in multiples of {r['round_to']}"
         if isinstance(target, dict):  # several budgets, every one met
             target = " and ".join(f"{v:g} {k}" for k, v in target.items())
         grouped[(method, r["metric"], str(target))].append(r)

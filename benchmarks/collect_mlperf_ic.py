@@ -37,6 +37,8 @@ def method_label(run):
         label += " + KD from a trained unpruned model"
     if run.get("init_from"):
         label += f" (from trained, {run['epochs']} ep)"
+    if run.get("round_to", 1) > 1:
+        label += f", widths in multiples of {run['round_to']}"
     return label
 
 

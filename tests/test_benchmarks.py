@@ -123,6 +123,8 @@ def test_round_to_keeps_channel_counts_in_multiples(tmp_path):
     assert any(kept < size for kept, size in widths)
     assert all(kept % 4 == 0 or kept == size for kept, size in widths)
     assert run["removed_vs_reference"]["params"] >= 0.5
+    table = _run("collect_accuracy.py", f"--results_dir={out}", cwd=tmp_path)
+    assert "| l1, widths in multiples of 4 |" in table
 
 
 def test_round_to_without_pruning_is_refused(tmp_path):
