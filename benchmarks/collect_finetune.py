@@ -60,7 +60,24 @@ def rows(by_epochs):
                 label = budget_label(metric, row[len(metric):])
                 table.setdefault((label, "tfmot"), {}).setdefault(
                     epochs, []).append(r)
-    return table
+    return dict(sorted(table.items(), key=lambda item: _row_order(
+        *item[0])))
+
+
+METHOD_ORDER = ("unpruned", "tfprune", "l1", "l1oneshot", "random", "dcp",
+                "tfmot")
+
+
+def _row_order(label, method):
+    """The control first, then by metric and fraction removed; in a
+    budget, by `METHOD_ORDER`, each method before its distilled row."""
+    match = re.fullmatch(r"−([\d.]+)% (\w+)", label)
+    budget = ("", 0.0) if match is None else (match.group(2),
+                                              float(match.group(1)))
+    base = method.split(" ")[0]
+    rank = METHOD_ORDER.index(base) if base in METHOD_ORDER else len(
+        METHOD_ORDER)
+    return budget, rank, method != base
 
 
 def _mean(values):
