@@ -120,8 +120,11 @@ def plot(start, table, path):
                       if not label.startswith("fine-tuned")})
     if not budgets:
         return
+    methods = list(dict.fromkeys(method for _, method in table))
+    colors = {m: plt.cm.tab10(i % 10) for i, m in enumerate(methods)}
+    every_e = sorted({e for by_e in table.values() for e in by_e})
     fig, axes = plt.subplots(1, len(budgets), figsize=(4.5 * len(budgets), 3.6),
-                             sharey=True, squeeze=False)
+                             sharey=True, sharex=True, squeeze=False)
     for ax, budget in zip(axes[0], budgets):
         ax.axhline(100 * start["val_accuracy_float"], color="k", ls="--",
                    lw=1, label="trained model")
@@ -130,14 +133,22 @@ def plot(start, table, path):
                 continue
             es = sorted(by_e)
             ax.plot(es, [100 * _mean([r["val_accuracy_float"] for r in by_e[e]])
-                         for e in es], marker="o", label=method)
+                         for e in es], marker="o", label=method,
+                    color=colors[method])
         ax.set_title(budget)
+        ax.set_xticks(every_e)
+        ax.set_xlim(every_e[0] - 1, every_e[-1] + 1)
         ax.set_xlabel("fine-tune epochs")
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("validation top-1 (%)")
-    axes[0][-1].legend(fontsize=7)
+    handles = [plt.Line2D([], [], color="k", ls="--", lw=1)] + [
+        plt.Line2D([], [], color=colors[m], marker="o") for m in methods
+        if m != "unpruned"]
+    fig.legend(handles, ["trained model"] + [m for m in methods
+                                             if m != "unpruned"],
+               loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
 
 
