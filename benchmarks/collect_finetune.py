@@ -44,40 +44,41 @@ def budget_label(metric, target):
 
 
 def rows(by_epochs):
-    """`{(budget label, method): {E: [runs]}}` over every folder."""
-    table = {}
+    """`{(budget label, method): {E: [runs]}}` over every folder, the
+    control first, then by metric and fraction removed (`_method_rank`
+    within a budget)."""
+    table, budgets = {}, {}
     for epochs, runs in by_epochs.items():
         plain = [r for r in runs if r["method"] != "tfmot"]
         for (method, metric, target), rs in collect_accuracy.groups(
                 plain).items():
             label = "fine-tuned, not pruned" if method == "unpruned" \
                 else budget_label(metric, target)
+            if method != "unpruned":
+                budgets[label] = (metric, float(target))
             table.setdefault((label, method), {})[epochs] = rs
         for r in runs:
             if r["method"] == "tfmot":
                 row = r.get("row") or f"params{r['target']:g}"
                 metric = re.match(r"[a-z]+", row).group(0)
                 label = budget_label(metric, row[len(metric):])
+                budgets[label] = (metric, float(row[len(metric):]))
                 table.setdefault((label, "tfmot"), {}).setdefault(
                     epochs, []).append(r)
-    return dict(sorted(table.items(), key=lambda item: _row_order(
-        *item[0])))
+    return dict(sorted(table.items(), key=lambda item: (
+        budgets.get(item[0][0], ("", 0.0)), *_method_rank(item[0][1]))))
 
 
 METHOD_ORDER = ("unpruned", "tfprune", "l1", "l1oneshot", "random", "dcp",
                 "tfmot")
 
 
-def _row_order(label, method):
-    """The control first, then by metric and fraction removed; in a
-    budget, by `METHOD_ORDER`, each method before its distilled row."""
-    match = re.fullmatch(r"−([\d.]+)% (\w+)", label)
-    budget = ("", 0.0) if match is None else (match.group(2),
-                                              float(match.group(1)))
+def _method_rank(method):
+    """By `METHOD_ORDER`, each method before its distilled row."""
     base = method.split(" ")[0]
     rank = METHOD_ORDER.index(base) if base in METHOD_ORDER else len(
         METHOD_ORDER)
-    return budget, rank, method != base
+    return rank, method != base
 
 
 def _mean(values):
@@ -141,12 +142,10 @@ def plot(start, table, path):
         ax.set_xlabel("fine-tune epochs")
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("validation top-1 (%)")
-    handles = [plt.Line2D([], [], color="k", ls="--", lw=1)] + [
-        plt.Line2D([], [], color=colors[m], marker="o") for m in methods
-        if m != "unpruned"]
-    fig.legend(handles, ["trained model"] + [m for m in methods
-                                             if m != "unpruned"],
-               loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7)
+    legend = {label: handle for ax in axes[0]
+              for handle, label in zip(*ax.get_legend_handles_labels())}
+    fig.legend(legend.values(), legend.keys(), loc="center left",
+               bbox_to_anchor=(1.0, 0.5), fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
