@@ -61,8 +61,9 @@ def rows(by_epochs):
             if r["method"] == "tfmot":
                 row = r.get("row") or f"params{r['target']:g}"
                 metric = re.match(r"[a-z]+", row).group(0)
-                label = budget_label(metric, row[len(metric):])
-                budgets[label] = (metric, float(row[len(metric):]))
+                fraction = row[len(metric):]
+                label = budget_label(metric, fraction)
+                budgets[label] = (metric, float(fraction))
                 table.setdefault((label, "tfmot"), {}).setdefault(
                     epochs, []).append(r)
     return dict(sorted(table.items(), key=lambda item: (
