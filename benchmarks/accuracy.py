@@ -300,6 +300,18 @@ def ratio_target():
     return {"params": FLAGS.target, "macs": FLAGS.macs_target}
 
 
+def device_budget():
+    """`{"device": tfprune.DeviceBudget}` of --flash_bytes/--arena_bytes,
+    or `{}`."""
+    if not (FLAGS.flash_bytes or FLAGS.arena_bytes):
+        return {}
+    import tfprune
+
+    return {"device": tfprune.DeviceBudget(
+        flash_bytes=FLAGS.flash_bytes or None,
+        arena_bytes=FLAGS.arena_bytes or None)}
+
+
 def method_settings():
     """`(width, target, train_prune_export keyword arguments)`."""
     recipe = base_recipe()
@@ -325,14 +337,13 @@ def method_settings():
     if method == "l1oneshot":  # Li et al. 2017: cut once, then fine-tune
         return FLAGS.width, target, {
             "importance": "l1", "warmup": common["warmup"], "ramp": 0.0}
-    device = {"flash_bytes": FLAGS.flash_bytes or None,
-              "arena_bytes": FLAGS.arena_bytes or None}
+    device = device_budget()
     if method in ("tfprune", "random", "l1"):
         importance = {"tfprune": "scores"}.get(method, method)
-        return FLAGS.width, 0.0 if any(device.values()) else target, {
+        return FLAGS.width, 0.0 if device else target, {
             **common, "importance": importance, **device,
             "prune_options": {"seed": FLAGS.seed}}
-    if any(device.values()) and method != "dcp":
+    if device and method != "dcp":
         raise app.UsageError(
             "--flash_bytes/--arena_bytes need --method=tfprune, random, l1, "
             f"dcp or thin. Received: --method={method}")
@@ -341,7 +352,7 @@ def method_settings():
             "importance": "bn", "warmup": FLAGS.oneshot_at, "ramp": 0.0,
             "prune_options": {"cost_aware": FLAGS.slimming_cost_aware}}
     if method == "dcp":
-        return FLAGS.width, 0.0 if any(device.values()) else target, {
+        return FLAGS.width, 0.0 if device else target, {
             "importance": "scores", "warmup": 0.0, "ramp": 0.0, **device,
             "prune_options": {"hold_updates": True, "cost_aware": False}}
     raise ValueError(f"Unknown method {method!r}")

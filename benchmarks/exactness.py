@@ -53,7 +53,8 @@ def main(argv):
                 gated.fit(x, y, epochs=2, batch_size=16, verbose=0,
                           callbacks=[tfprune.TargetRatio(
                               target, metric=metric,
-                              round_to=FLAGS.round_to)])
+                              ranking=tfprune.Ranking(
+                                  round_to=FLAGS.round_to))])
                 small = tfprune.measure(tfprune.shrink(gated))
                 measured = 1 - small[metric] / full[metric]
                 error = abs(measured - target) * 100

@@ -57,7 +57,8 @@ def main(argv):
         "plain": (plain, []),
         "gated": (gated, []),
         "gated+TargetRatio": (gated, [tfprune.TargetRatio(
-            0.94, warmup=0.0, ramp=1.0, update_every=FLAGS.update_every)]),
+            0.94, schedule=tfprune.PruningSchedule(
+                warmup=0.0, ramp=1.0, update_every=FLAGS.update_every))]),
         "masked (hold)": (held, []),
         "shrunk (hold)": (shrunk, []),
         "narrowed (hold)": (narrowed[False], []),

@@ -186,7 +186,7 @@ def main(argv):
     del argv
     import keras
 
-    from tfprune import data
+    from tfprune import DeviceBudget, data
     from tfprune.pipeline import print_summary, train_prune_export
 
     target = parse_target(FLAGS.target)
@@ -214,8 +214,10 @@ def main(argv):
         prune_options={"seed": FLAGS.seed}, teacher=teacher,
         shrink_for_hold=FLAGS.shrink_for_hold, lr_rewind=FLAGS.lr_rewind,
         shrink_during_training=FLAGS.shrink_during_training,
-        flash_bytes=flash_bytes or None, arena_bytes=arena_bytes or None,
-        latency_ms=FLAGS.latency_ms or None, latency_table=latency_table)
+        device=DeviceBudget(
+            flash_bytes=flash_bytes or None, arena_bytes=arena_bytes or None,
+            latency_ms=FLAGS.latency_ms or None, latency_table=latency_table)
+        if flash_bytes or arena_bytes or FLAGS.latency_ms else None)
     print_summary(report, (
         "before", "after", "removed", "val_accuracy_float",
         "val_accuracy_int8_litert", "val_accuracy_int8_tflm", "tflite_bytes",

@@ -192,3 +192,97 @@ def test_the_checks_see_lazy_and_relative_imports(tmp_path):
     assert layer_violations(graph, layers, {1: "low", 2: "high", 3: "api"}) \
         == ["pkg.low (layer 1 low) imports pkg.sub.high (layer 2 high), "
             "line 2"]
+
+
+# Private names that are public API by convention (namedtuple methods).
+_PUBLIC_BY_CONVENTION = {"_replace", "_asdict", "_fields", "_make"}
+COMPAT = PACKAGE / "keras_compat.py"
+
+
+def _owned_private_names(tree):
+    """The `_names` a module defines: functions, classes, globals,
+    attributes it sets on `self`/`cls`, arguments."""
+    owned = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef,
+                             ast.ClassDef)):
+            owned.add(node.name)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            owned.add(node.id)
+        elif isinstance(node, ast.Attribute) and isinstance(
+                node.ctx, ast.Store) and isinstance(node.value, ast.Name) \
+                and node.value.id in ("self", "cls"):
+            owned.add(node.attr)
+        elif isinstance(node, ast.arg):
+            owned.add(node.arg)
+    return {name for name in owned if _is_private(name)}
+
+
+def _is_private(name):
+    return name.startswith("_") and not name.startswith("__") \
+        and name not in _PUBLIC_BY_CONVENTION
+
+
+def foreign_private_reads(path):
+    """`[(line, what)]`: the private names `path` reads that it does not
+    define: `from m import _x`, `obj._x`, and `getattr(obj, "_x")`."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    owned = _owned_private_names(tree)
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            found += [(node.lineno, f"import {alias.name}")
+                      for alias in node.names if _is_private(alias.name)]
+        elif isinstance(node, ast.Attribute) and _is_private(node.attr) \
+                and node.attr not in owned:
+            found.append((node.lineno, ast.unparse(node)))
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+                and node.func.id in ("getattr", "hasattr", "setattr") \
+                and len(node.args) > 1 \
+                and isinstance(node.args[1], ast.Constant) \
+                and isinstance(node.args[1].value, str) \
+                and _is_private(node.args[1].value):
+            found.append((node.lineno, ast.unparse(node)))
+    return found
+
+
+def test_no_module_reads_another_modules_private_names():
+    """Modules talk through public names; Keras' private attributes are
+    read only in keras_compat.py."""
+    bad = [f"{path.relative_to(REPO)}:{line}: {what}"
+           for path in sorted(PACKAGE.rglob("*.py")) if path != COMPAT
+           for line, what in foreign_private_reads(path)]
+    assert not bad, "\n".join(bad)
+    assert foreign_private_reads(COMPAT), "keras_compat reads no private?"
+
+
+def test_the_private_name_check_sees_each_form(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text(
+        "from a import _hidden\n"
+        "def f(model, plan):\n"
+        "    self_owned = plan._mine = 1\n"
+        "    getattr(model, '_nodes_by_depth')\n"
+        "    return model._inputs_struct, plan._mine, x._replace()\n")
+    found = [what for _, what in foreign_private_reads(module)]
+    assert found == ["import _hidden", "getattr(model, '_nodes_by_depth')",
+                     "model._inputs_struct"]
+
+
+def _argument_count(function):
+    args = function.args
+    names = [a.arg for a in args.posonlyargs + args.args + args.kwonlyargs]
+    names += [a.arg for a in (args.vararg, args.kwarg) if a is not None]
+    return len([n for n in names if n not in ("self", "cls")])
+
+
+def test_no_function_takes_more_than_ten_arguments():
+    """Settings that travel together are grouped into objects
+    (`PruningSchedule`, `Ranking`, `DeviceBudget`, `Recipe`)."""
+    bad = [f"{path.relative_to(REPO)}:{node.lineno} {node.name} takes "
+           f"{_argument_count(node)}"
+           for path in sorted(PACKAGE.rglob("*.py"))
+           for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+           if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+           and _argument_count(node) > 10]
+    assert not bad, "\n".join(bad)

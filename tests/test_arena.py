@@ -52,7 +52,8 @@ def test_prune_now_fits_arena_and_flash_budgets_at_once():
 def test_target_ratio_with_an_arena_budget():
     gated = gated_resnet()
     limit = 29_000  # unpruned: 29,936 bytes
-    history = fit_with(gated, tfprune.TargetRatio(arena_bytes=limit))
+    history = fit_with(gated, tfprune.TargetRatio(
+        device=tfprune.DeviceBudget(arena_bytes=limit)))
     assert "pruned_arena" in history
     assert budgets.device_sizes(gated)["arena"] <= limit
 
@@ -82,7 +83,8 @@ def test_an_impossible_budget_stops_fit_before_the_first_step():
     gated = gated_resnet()
     weights = [w.copy() for w in gated.get_weights()]
     with pytest.raises(tfprune.BudgetError, match="even the narrowest model"):
-        fit_with(gated, tfprune.TargetRatio(arena_bytes=100), examples=16)
+        fit_with(gated, tfprune.TargetRatio(
+            device=tfprune.DeviceBudget(arena_bytes=100)), examples=16)
     # No step was taken: the user's weights are as they were.
     for before, after in zip(weights, gated.get_weights()):
         np.testing.assert_array_equal(before, after)

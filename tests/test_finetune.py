@@ -124,8 +124,9 @@ def test_one_shot_target_ratio_measures_saliency_first(trained):
     gated = tfprune.gate(trained)
     gated.compile(keras.optimizers.SGD(0.01), CE)
     train, _ = _datasets()
-    prune = tfprune.TargetRatio(0.7, warmup=0, ramp=0,
-                                calibration_data=train)
+    prune = tfprune.TargetRatio(0.7,
+                                calibration_data=train,
+                                schedule=tfprune.PruningSchedule(warmup=0, ramp=0))
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message=".*rank as ties")
         gated.fit(train, epochs=1, verbose=0, callbacks=[prune])
@@ -136,7 +137,9 @@ def test_one_shot_target_ratio_measures_saliency_first(trained):
     inputs_only = train.map(lambda x, y: x)
     with pytest.warns(UserWarning, match="rank as ties"):
         gated.fit(train, epochs=1, verbose=0, callbacks=[tfprune.TargetRatio(
-            0.7, warmup=0, ramp=0, calibration_data=inputs_only)])
+            0.7,
+            calibration_data=inputs_only,
+            schedule=tfprune.PruningSchedule(warmup=0, ramp=0))])
 
 
 def test_fine_tune_recipe():
@@ -183,8 +186,9 @@ def test_several_ratios_at_once_are_all_met(trained):
     gated.compile(keras.optimizers.SGD(0.01), CE)
     train, _ = _datasets()
     target = {"params": 0.8, "macs": 0.6}
-    prune = tfprune.TargetRatio(target, warmup=0, ramp=0.5,
-                                calibration_data=train)
+    prune = tfprune.TargetRatio(target,
+                                calibration_data=train,
+                                schedule=tfprune.PruningSchedule(warmup=0, ramp=0.5))
     history = gated.fit(train, epochs=2, verbose=0, callbacks=[prune])
     assert "pruned_budget" in history.history
     assert prune.get_config()["ratio"] == target
@@ -220,7 +224,8 @@ def test_target_ratio_preset_for_a_trained_model(trained):
     train, _ = _datasets()
     prune = tfprune.TargetRatio.for_trained_model(0.5, train, metric="macs")
     config = prune.get_config()
-    assert (config["warmup"], config["ramp"], config["metric"]) == (
+    assert (config["schedule"]["warmup"], config["schedule"]["ramp"],
+            config["metric"]) == (
         0.0, 0.5, "macs")
     with pytest.raises(ValueError, match="needs `calibration_data`"):
         tfprune.TargetRatio.for_trained_model(0.5)

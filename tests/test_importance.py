@@ -73,7 +73,7 @@ def test_bad_importance():
     with pytest.raises(ValueError, match="Received: importance='taylor'"):
         tfprune.prune_now(gated, 0.5, importance="taylor")
     with pytest.raises(ValueError, match="Received: importance='taylor'"):
-        tfprune.TargetRatio(0.5, importance="taylor")
+        tfprune.TargetRatio(0.5, ranking=tfprune.Ranking(importance="taylor"))
 
 
 def test_one_shot_schedule_with_l1():
@@ -84,7 +84,9 @@ def test_one_shot_schedule_with_l1():
     gated.compile("sgd", keras.losses.SparseCategoricalCrossentropy(True))
     x = np.random.default_rng(0).uniform(0, 16, (40, 8, 8, 1)).astype("f4")
     gated.fit(x, np.arange(40) % 10, epochs=3, batch_size=20, verbose=0,
-              callbacks=[tfprune.TargetRatio(0.7, warmup=2 / 3, ramp=0,
-                                             importance="l1")])
+              callbacks=[tfprune.TargetRatio(
+                  0.7,
+                  schedule=tfprune.PruningSchedule(warmup=2 / 3, ramp=0),
+                  ranking=tfprune.Ranking(importance="l1"))])
     removed = 1 - tfprune.measure(gated)["params"] / model.count_params()
     assert abs(removed - 0.7) <= 0.005

@@ -49,7 +49,9 @@ def _trained(policy, x, y, epochs=4, optimizer=None, seed=0):
                   keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
     gated.fit(x, y, epochs=epochs, batch_size=64, verbose=0,
-              callbacks=[tfprune.TargetRatio(0.5, warmup=0.25, ramp=0.5)])
+              callbacks=[tfprune.TargetRatio(
+                  0.5,
+                  schedule=tfprune.PruningSchedule(warmup=0.25, ramp=0.5))])
     return model, gated
 
 

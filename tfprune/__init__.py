@@ -22,6 +22,7 @@ from tfprune.device.presets import Device, get_device, register_device
 from tfprune.distillation import SnapshotTeacher, distillation_loss
 from tfprune.gates import ChannelGate
 from tfprune.gating import gate
+from tfprune.options import DeviceBudget, PruningSchedule, Ranking
 from tfprune.graph import GraphError
 from tfprune.profiling import profile_latency
 from tfprune.pruning import prune_now
@@ -35,8 +36,9 @@ from tfprune.training import fit
 __version__ = "0.1.0"
 
 __all__ = [
-    "BudgetError", "ChannelGate", "ChannelwiseRule", "Device", "EpochShuffle",
-    "ExportError", "GraphError", "LatencyTable", "LayerRule", "RewoundCosine",
+    "BudgetError", "ChannelGate", "ChannelwiseRule", "Device", "DeviceBudget",
+    "EpochShuffle", "ExportError", "GraphError", "LatencyTable", "LayerRule",
+    "PruningSchedule", "Ranking", "RewoundCosine",
     "SnapshotTeacher", "TFLMError", "TargetRatio", "coverage",
     "distillation_loss", "evaluate_tflite", "export", "fit", "gate",
     "gather_saliency", "get_device", "measure", "models",

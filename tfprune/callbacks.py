@@ -5,26 +5,17 @@ import warnings
 import keras
 import numpy as np
 import tensorflow as tf
-from absl import logging
 
 from tfprune import batchnorm
 from tfprune import data as data_lib
-from tfprune import pruning
+from tfprune import options as options_lib
+from tfprune import progress, pruning
 from tfprune import saliency
 from tfprune.device import budgets
 from tfprune.device.budgets import check_metric
-from tfprune.device.latency import LatencyTable
-from tfprune.importance import check_criterion
-from tfprune.validation import check_fraction, check_positive_int
-
-
-def _print(message):
-    """Prints like Keras' own progress output: to stdout, or to the absl
-    log when `keras.config.disable_interactive_logging()` was called."""
-    if keras.config.is_interactive_logging_enabled():
-        print(f"\n{message}", flush=True)
-    else:
-        logging.info(message)
+from tfprune.options import (TRAINED_MODEL_RAMP, DeviceBudget,
+                             PruningSchedule, Ranking)
+from tfprune.validation import check_positive_int
 
 
 def _check_calibration_data(data):
@@ -43,76 +34,75 @@ def _check_calibration_data(data):
         f"labels) of arrays. Received: {type(data).__name__}")
 
 
-# The ramp of `TargetRatio.for_trained_model`, a fraction of the fine-tune.
-TRAINED_MODEL_RAMP = 0.5
+def _options_from_old_keywords(old, given):
+    """The option objects `given` (`{"schedule": ..., "ranking": ...,
+    "device": ...}`), with those built from the flat keyword arguments of
+    tfprune 0.1 (each warned of); a keyword no option takes is a
+    TypeError."""
+    moved, unknown = options_lib.group_keywords(old)
+    if unknown:
+        raise TypeError(
+            f"TargetRatio got unexpected keyword arguments {sorted(unknown)}."
+            " It takes ratio, metric, device, schedule, ranking, "
+            "calibration_data, calibration_steps and verbose.")
+    result = dict(given)
+    for argument, option in moved.items():
+        names = [k for k in old if k in option.get_config()]
+        spelled = ", ".join(f"{k}={old[k]!r}" for k in names)
+        new = f"{argument}=tfprune.{type(option).__name__}({spelled})"
+        if given[argument] is not None:
+            raise ValueError(
+                f"TargetRatio got `{argument}` and the old keywords {names} "
+                f"that belong in it: pass {new} alone.")
+        warnings.warn(f"TargetRatio({spelled}) is deprecated: pass {new}.",
+                      DeprecationWarning, stacklevel=3)
+        result[argument] = option
+    return result
 
 
-def _check_budget(ratio, metric, device):
-    """`TargetRatio`'s budget: `metric`, and `ratio` unless a device limit
-    (`device`: flash_bytes, arena_bytes, latency_ms) is the budget."""
-    check_metric(metric)
-    for name, value in device.items():
-        if value is not None:
-            budgets.check_limit(name, value)
-    if ratio is not None or all(value is None for value in device.values()):
-        pruning.check_ratio(ratio)
+def _as_option(value, cls, name, default):
+    """`value` if it is a `cls` (or its config), `default` for None."""
+    if value is None:
+        return default
+    if isinstance(value, dict):  # from get_config
+        return cls.from_config(value)
+    if not isinstance(value, cls):
+        raise ValueError(f"`{name}` must be a tfprune.{cls.__name__}. "
+                         f"Received: {name}={value!r}")
+    return value
 
 
-def _check_schedule(warmup, ramp, update_every):
-    check_fraction("warmup", warmup)
-    check_fraction("ramp", ramp)
-    if warmup + ramp > 1:
-        raise ValueError(
-            "`warmup + ramp` must be at most 1 (the rest of training "
-            f"holds the final masks). Received: warmup={warmup}, "
-            f"ramp={ramp}")
-    if update_every is not None:
-        check_positive_int("update_every", update_every)
-
-
-def _check_options(round_to, min_channels, importance, calibration_steps,
-                   saliency_decay, hold_updates, cost_aware, seed):
-    check_positive_int("round_to", round_to)
-    check_positive_int("min_channels", min_channels)
-    check_criterion(importance)
-    check_positive_int("calibration_steps", calibration_steps)
-    if isinstance(saliency_decay, bool) or not isinstance(
-            saliency_decay, (int, float)) or not 0 <= saliency_decay < 1:
-        raise ValueError(
-            "`saliency_decay` is the weight of the old score and must be "
-            "at least 0 and below 1 (1 would ignore every new saliency)."
-            f" Received: saliency_decay={saliency_decay!r}")
-    for name, flag in (("hold_updates", hold_updates),
-                       ("cost_aware", cost_aware)):
-        if not isinstance(flag, bool):
-            raise ValueError(f"`{name}` must be True or False. "
-                             f"Received: {name}={flag!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ValueError(
-            f"`seed` must be an integer. Received: seed={seed!r}")
+def _log_name(ratio, metric, device):
+    """What `pruned_<name>` logs: the metric, or "budget" for several."""
+    named = [budgets.DEVICE_METRICS.get(k, "latency")
+             for k in (device.limits() if device else {})]
+    named += list(ratio) if isinstance(ratio, dict) else (
+        [metric] if ratio is not None else [])
+    return named[0] if len(named) == 1 else "budget"
 
 
 class TargetRatio(keras.callbacks.Callback):
     """Prunes a gated model during `fit` until `ratio` of the cost is removed.
 
-    Training is split into three phases, as fractions of the `fit` it is
-    given (any number of epochs and steps):
+    Training is split into three phases by `schedule` (a
+    `tfprune.PruningSchedule`, fractions of the `fit` it is given):
 
-    1. warm-up (`warmup`): all channels open;
-    2. ramp (`ramp`): every `update_every` steps the removed fraction grows
-       along a cubic curve (Zhu & Gupta, 2017) and the global budget solver
-       chooses, across all layers at once, which channels to keep from the
-       gates' learned scores. Channels switched off earlier come back when
-       their scores rise;
+    1. warm-up: all channels open;
+    2. ramp: every `update_every` steps the removed fraction grows along a
+       cubic curve (Zhu & Gupta, 2017) and the global budget solver
+       chooses, across all layers at once, which channels to keep (by
+       `ranking`, a `tfprune.Ranking`: the gates' learned scores by
+       default). Channels switched off earlier come back when their scores
+       rise;
     3. hold (the rest): the final masks, at exactly `ratio`, stay fixed so
        that the weights settle on the final architecture.
 
-    Every `update_every` steps (warm-up included) the saliency the gates
-    gathered is folded into their scores (see `ChannelGate`). With
-    `calibration_data`, BatchNormalization statistics are re-estimated
-    after the masks changed, before each validation and at the end, so the
-    inference-mode network (what `validation_data` measures) is the masked
-    network being trained.
+    Every update (warm-up included) the saliency the gates gathered is
+    folded into their scores (see `ChannelGate`). With `calibration_data`,
+    BatchNormalization statistics are re-estimated after the masks
+    changed, before each validation and at the end, so the inference-mode
+    network (what `validation_data` measures) is the masked network being
+    trained.
 
     The masks and scores live in the model's variables and the schedule is
     a function of the epoch and batch, so `keras.callbacks.BackupAndRestore`
@@ -125,47 +115,29 @@ class TargetRatio(keras.callbacks.Callback):
             (0.94 removes 94% of the parameters), or a dict `{metric:
             fraction}` of several to meet at once (`{"params": 0.941,
             "macs": 0.762}`, the paper's operating point: the schedule
-            ramps their combined cost and every one is met).
+            ramps their combined cost and every one is met). May be
+            omitted when `device` is the budget.
         metric: `"params"` (default), `"macs"`, `"channels"` or `"flash"`
             (bytes of the int8 `.tflite`).
-        warmup: fraction of training with all channels open. Default 0.1.
-        ramp: fraction of training over which the ratio grows. Default 0.6.
-        update_every: steps between mask updates in the ramp. Default None:
-            about 100 updates over the ramp.
-        round_to: kept channel counts are multiples of this. Default 1.
-        min_channels: the fewest channels any layer keeps. Default 1.
-        importance: how channels are ranked: `"scores"` (default, the
-            gates' learned scores), `"l1"` (filter L1 norm, Li et al. 2017),
-            `"bn"` (BatchNorm |gamma|, Network Slimming) or `"random"`
-            (fixed random values, an ablation). With `warmup=2/3, ramp=0`
-            and `"l1"` this is one-shot L1 pruning followed by fine-tuning,
-            for baselines.
+        device: a `tfprune.DeviceBudget` (flash, arena, latency limits) to
+            meet, with `ratio` or instead of it. The schedule then ramps
+            the combined cost (the largest of cost / limit), and the final
+            masks are checked by converting the shrunk model.
+        schedule: a `tfprune.PruningSchedule`. Default: warm-up 0.05,
+            ramp 0.2, then hold.
+        ranking: a `tfprune.Ranking`. Default: the gates' scores, cost
+            aware, any width.
         calibration_data: optional training data to re-estimate
             BatchNormalization statistics from after the masks changed: a
             batched `tf.data.Dataset` of inputs or `(inputs, labels)`, a
             NumPy array of inputs or a tuple `(inputs, labels)` of arrays
             (cut into batches of 32). Default None.
         calibration_steps: batches averaged per re-estimation. Default 20.
-        saliency_decay: weight of the old score when the new saliency is
-            folded in, at every update. Default 0.9.
-        hold_updates: keep re-choosing the channels at the target ratio
-            every `update_every` steps during the hold, instead of fixing
-            them (Dynamic Channel Propagation's behaviour). Default False.
-        cost_aware: rank channels by importance per unit of cost (default);
-            False ranks by importance alone (a global top-k).
-        seed: fixes the values of `importance="random"`. Default 0.
         verbose: 1 prints each phase change. Default 0.
-        flash_bytes: the largest allowed size of the int8 `.tflite` in
-            bytes; `ratio` may then be omitted (if given, it is one more
-            budget). The model is converted once when training starts.
-        latency_ms: the longest allowed inference time in milliseconds, as
-            `latency_table` predicts it.
-        latency_table: the `tfprune.LatencyTable` that predicts the time
-            (from `tfprune.profile_latency`, or a board's measurements).
-        arena_bytes: the largest allowed TFLite Micro tensor arena in
-            bytes. With device budgets the schedule ramps the combined cost
-            (the largest of cost / budget) and the final masks are checked
-            by converting the shrunk model.
+
+    The flat keywords of tfprune 0.1 (`warmup=`, `importance=`,
+    `flash_bytes=`, ...) still work with a `DeprecationWarning` that
+    names the new spelling.
 
     Examples:
         >>> gated = tfprune.gate(model)
@@ -175,51 +147,32 @@ class TargetRatio(keras.callbacks.Callback):
         >>> small = tfprune.shrink(gated)
     """
 
-    def __init__(self, ratio=None, metric="params", warmup=0.1, ramp=0.6,
-                 update_every=None, round_to=1, min_channels=1,
-                 importance="scores", calibration_data=None,
-                 calibration_steps=20, saliency_decay=0.9, hold_updates=False,
-                 cost_aware=True, seed=0, verbose=0, flash_bytes=None,
-                 arena_bytes=None, latency_ms=None, latency_table=None):
+    def __init__(self, ratio=None, metric="params", *, device=None,
+                 schedule=None, ranking=None, calibration_data=None,
+                 calibration_steps=20, verbose=0, **old_keywords):
         super().__init__()
-        device = {"flash_bytes": flash_bytes, "arena_bytes": arena_bytes,
-                  "latency_ms": latency_ms}
-        _check_budget(ratio, metric, device)
-        _check_schedule(warmup, ramp, update_every)
-        _check_options(round_to, min_channels, importance, calibration_steps,
-                       saliency_decay, hold_updates, cost_aware, seed)
-        self.flash_bytes = flash_bytes
-        self.arena_bytes = arena_bytes
-        self.latency_ms = latency_ms
-        if isinstance(latency_table, dict):  # from get_config
-            latency_table = LatencyTable.from_config(latency_table)
-        self.latency_table = latency_table
+        options = _options_from_old_keywords(old_keywords, {
+            "schedule": schedule, "ranking": ranking, "device": device})
+        schedule, ranking, device = (options["schedule"], options["ranking"],
+                                     options["device"])
+        self.device = _as_option(device, DeviceBudget, "device", None)
+        self.schedule = _as_option(schedule, PruningSchedule, "schedule",
+                                   PruningSchedule())
+        self.ranking = _as_option(ranking, Ranking, "ranking", Ranking())
+        check_metric(metric)
         several = isinstance(ratio, dict)
+        if ratio is not None or self.device is None:
+            pruning.check_ratio(ratio)
+        check_positive_int("calibration_steps", calibration_steps)
         self.target = ratio if ratio is None or several else float(ratio)
         # With device budgets or several ratios: set at train begin.
         self.ratio = None if several else self.target
         self.metric = metric
         # Several limits at once: the solver meets their combined cost.
-        self._device = several or any(v is not None
-                                      for v in device.values())
-        # What `pruned_<name>` logs: the metric, or the combined budget.
-        named = [budgets.DEVICE_METRICS.get(k, "latency")
-                 for k, v in device.items() if v is not None] + (
-                     list(ratio) if several else
-                     [metric] if ratio is not None else [])
-        self._log_name = named[0] if len(named) == 1 else "budget"
-        self.warmup = float(warmup)
-        self.ramp = float(ramp)
-        self.update_every = update_every
-        self.round_to = round_to
-        self.min_channels = min_channels
-        self.importance = importance
+        self._combined = several or self.device is not None
+        self._log_name = _log_name(ratio, metric, self.device)
         self.calibration_data = _check_calibration_data(calibration_data)
         self.calibration_steps = calibration_steps
-        self.saliency_decay = float(saliency_decay)
-        self.hold_updates = hold_updates
-        self.cost_aware = cost_aware
-        self.seed = seed
         self.verbose = verbose
 
     @classmethod
@@ -227,9 +180,10 @@ class TargetRatio(keras.callbacks.Callback):
         """The schedule for a model that is already trained: no warm-up
         (the first cut ranks channels by saliency measured on
         `calibration_data`, labelled training data, before it), the ratio
-        ramped over the first half of `fit`, then held. Pair it with a
-        fine-tuning learning rate (the fine-tune benchmark's choice: SGD,
-        peak `tfprune.pipeline.FINE_TUNE_LEARNING_RATE`, cosine to 0; see
+        ramped over the first half of `fit`, then held
+        (`PruningSchedule.for_trained_model()`). Pair it with a fine-tuning
+        learning rate (the fine-tune benchmark's choice: SGD, peak
+        `tfprune.pipeline.FINE_TUNE_LEARNING_RATE`, cosine to 0; see
         docs/results.md). `kwargs` are any other `TargetRatio` arguments.
 
         >>> gated = tfprune.gate(keras.models.load_model("trained.keras"))
@@ -246,32 +200,35 @@ class TargetRatio(keras.callbacks.Callback):
                 "labelled training data, to measure the channels' saliency "
                 "before the first cut and re-estimate BatchNormalization "
                 "statistics after each.")
-        settings = {"warmup": 0.0, "ramp": TRAINED_MODEL_RAMP, **kwargs}
-        return cls(ratio, calibration_data=calibration_data, **settings)
+        old, _ = options_lib.group_keywords(
+            {k: v for k, v in kwargs.items() if k not in ("schedule",)})
+        if kwargs.get("schedule") is None and "schedule" in old:
+            # The old keywords: the same defaults for those not given.
+            kwargs = {"warmup": 0.0, "ramp": TRAINED_MODEL_RAMP, **kwargs}
+        elif kwargs.get("schedule") is None:
+            kwargs["schedule"] = PruningSchedule.for_trained_model()
+        return cls(ratio, calibration_data=calibration_data, **kwargs)
 
     def ratio_at(self, progress):
         """The removed fraction scheduled at `progress` (0 to 1) of training."""
-        if progress < self.warmup:
-            return 0.0
-        if self.ramp == 0 or progress >= self.warmup + self.ramp:
-            return self.ratio
-        t = (progress - self.warmup) / self.ramp
-        return self.ratio * (1.0 - (1.0 - t) ** 3)
+        return self.ratio * self.schedule(progress)
 
     def _gated(self):
         # A `keras.distillation.Distiller` trains its `student`.
         return getattr(self.model, "student", self.model)
 
     def _make_plan(self):
+        device = self.device.limits() if self.device else {}
+        table = self.device.latency_table if self.device else None
         limits = pruning.limits_for(
-            self._gated(), self.target, self.metric, self.flash_bytes,
-            self.arena_bytes, self.latency_ms,
-            self.latency_table) if self._device else None
+            self._gated(), self.target, self.metric, **device,
+            latency_table=table) if self._combined else None
+        r = self.ranking
         self._plan = pruning.BudgetPlan(
-            self._gated(), self.metric, self.round_to, self.min_channels,
-            self.importance, seed=self.seed, cost_aware=self.cost_aware,
-            limits=limits, latency_table=self.latency_table)
-        if self._device:  # the budgets as a fraction of the combined cost
+            self._gated(), self.metric, r.round_to, r.min_channels,
+            r.importance, seed=r.seed, cost_aware=r.cost_aware,
+            limits=limits, latency_table=table)
+        if self._combined:  # the budgets as a fraction of the combined cost
             self.ratio = self._plan.fitting_ratio()
 
     def on_rebuild(self):
@@ -285,7 +242,27 @@ class TargetRatio(keras.callbacks.Callback):
     @property
     def masks_are_final(self):
         """True in the hold without `hold_updates`: no mask changes again."""
-        return self._holding and not self.hold_updates
+        return self._holding and not self.schedule.hold_updates
+
+    @property
+    def holding(self):
+        """True once the hold has begun (the masks are at the target)."""
+        return self._holding
+
+    @property
+    def channel_graph(self):
+        """The `ChannelGraph` of the model being pruned (after
+        `on_train_begin`)."""
+        return self._plan.graph
+
+    def begin_hold_if_due(self, epoch):
+        """Between epochs: if the hold starts with `epoch` (0-based), sets
+        the final masks now, as the epoch's first step would, so a caller
+        (`tfprune.fit`) sees the masks the epoch will train with."""
+        if not self._holding and epoch / self._epochs >= \
+                self.schedule.hold_start:
+            self.on_epoch_begin(epoch)
+            self.on_train_batch_begin(0)
 
     def settled_channels(self, slack=0.25):
         """The channels that are off and will not come back: one boolean
@@ -308,7 +285,8 @@ class TargetRatio(keras.callbacks.Callback):
         masks = [g.gate.mask.numpy().astype(bool) for g in plan.graph.groups]
         if self.masks_are_final:
             return [~m for m in masks]
-        if self._phase not in ("ramp", "hold") or self.importance == "random":
+        if self._phase not in ("ramp", "hold") or \
+                self.ranking.importance == "random":
             return None
         kept_cost = plan.cost([int(m.sum()) for m in masks])
         near = plan.choose(min(kept_cost * (1 + slack), plan.full_cost),
@@ -346,16 +324,16 @@ class TargetRatio(keras.callbacks.Callback):
             self._epochs * self._steps)
 
     def _interval(self):
-        if self.update_every:
-            return self.update_every
+        if self.schedule.update_every:
+            return self.schedule.update_every
         if not self._steps:
             return 1
-        span = self.ramp if self.ramp > 0 else 1.0
+        span = self.schedule.ramp if self.schedule.ramp > 0 else 1.0
         return max(1, int(span * self._epochs * self._steps) // 100)
 
     def _say(self, phase, message):
         if self.verbose and phase != self._phase:
-            _print(f"TargetRatio: {message}")
+            progress.say(f"TargetRatio: {message}", below_progress_bar=True)
         self._phase = phase
 
     def on_train_batch_begin(self, batch, logs=None):
@@ -367,14 +345,15 @@ class TargetRatio(keras.callbacks.Callback):
         due = step != self._last_update and step % self._interval() == 0
         if due:
             self._fold(step)
-        if progress < self.warmup:
+        hold_start = self.schedule.hold_start
+        if progress < self.schedule.warmup:
             if self._phase is None and self._plan.removed_ratio() > 0:
                 self._plan.open_all()
                 self._masks_changed = True
             if due:
                 self._last_update = step
             self._say("warmup", "warm-up, all channels open")
-        elif progress < self.warmup + self.ramp:
+        elif progress < hold_start:
             if due:
                 self._apply(self.ratio_at(progress), exact=False)
                 self._last_update = step
@@ -385,7 +364,7 @@ class TargetRatio(keras.callbacks.Callback):
             self._last_update = step
             self._say("hold", f"holding the final masks "
                               f"({self._plan.removed_ratio():.2%} removed)")
-        elif self.hold_updates and due:
+        elif self.schedule.hold_updates and due:
             self._apply(self.ratio, exact=False)
             self._last_update = step
 
@@ -400,7 +379,8 @@ class TargetRatio(keras.callbacks.Callback):
         if last is None:
             last = max(step - self._interval(), 0)
         if step > last:
-            self._plan.fold_saliency(step - last, self.saliency_decay)
+            self._plan.fold_saliency(step - last,
+                                     self.ranking.saliency_decay)
         self._last_fold = step
 
     def _prime_scores(self):
@@ -411,8 +391,9 @@ class TargetRatio(keras.callbacks.Callback):
         if isinstance(spec, tuple) and len(spec) >= 2:  # labelled
             saliency.gather_saliency(self.model, data,
                                      self.calibration_steps)
-            _print(f"TargetRatio: measured the channels' saliency on "
-                   f"{self.calibration_steps} batches before the first cut")
+            progress.say(f"TargetRatio: measured the channels' saliency on "
+                         f"{self.calibration_steps} batches before the first "
+                         "cut", below_progress_bar=True)
             return
         warnings.warn(
             "TargetRatio: the first cut comes before any saliency was "
@@ -421,10 +402,11 @@ class TargetRatio(keras.callbacks.Callback):
             "warm-up, or importance='l1'.", stacklevel=2)
 
     def _apply(self, ratio, exact=True):
-        if self.importance == "scores" and (ratio > 0 or self._device) \
+        if self.ranking.importance == "scores" and (
+                ratio > 0 or self._combined) \
                 and saliency.scores_are_empty(self._gated()):
             self._prime_scores()
-        if exact and self._device:  # checked by converting the model
+        if exact and self._combined:  # checked by converting the model
             budgets.fit(self._plan)
             self.ratio = self._plan.fitting_ratio()
         else:
@@ -476,24 +458,17 @@ class TargetRatio(keras.callbacks.Callback):
             # early): still leave the model at the target.
             self._apply(self.ratio)
             self._holding = True
-        elif self.hold_updates:
+        elif self.schedule.hold_updates:
             self._apply(self.ratio)
         self._recalibrate()
 
     def get_config(self):
         return {
-            "ratio": self.target, "flash_bytes": self.flash_bytes,
-            "arena_bytes": self.arena_bytes, "latency_ms": self.latency_ms,
-            "latency_table": None if self.latency_table is None else
-            self.latency_table.get_config(),
-            "metric": self.metric,
-            "warmup": self.warmup, "ramp": self.ramp,
-            "update_every": self.update_every, "round_to": self.round_to,
-            "min_channels": self.min_channels,
-            "importance": self.importance,
+            "ratio": self.target, "metric": self.metric,
+            "device": None if self.device is None else
+            self.device.get_config(),
+            "schedule": self.schedule.get_config(),
+            "ranking": self.ranking.get_config(),
             "calibration_steps": self.calibration_steps,
-            "saliency_decay": self.saliency_decay,
-            "hold_updates": self.hold_updates,
-            "cost_aware": self.cost_aware, "seed": self.seed,
             "verbose": self.verbose,
         }

@@ -21,9 +21,8 @@ import warnings
 
 import keras
 import numpy as np
-from absl import logging
 
-from tfprune import convert
+from tfprune import convert, progress
 from tfprune import data as data_lib
 from tfprune.device import presets
 
@@ -231,7 +230,7 @@ def export(model, out_dir, target="mcu", representative=None, labels=None,
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     if device is not None:
-        _print(fit_summary(report["device"]))
+        progress.say(fit_summary(report["device"]))
     return report
 
 
@@ -327,15 +326,6 @@ def fit_summary(fit):
         f"({ram['used_share']:.1%}, {ram['left']:,} left).")
 
 
-def _print(message):
-    """Prints like Keras' own progress output: to stdout, or to the absl
-    log when `keras.config.disable_interactive_logging()` was called."""
-    if keras.config.is_interactive_logging_enabled():
-        print(message, flush=True)
-    else:
-        logging.info(message)
-
-
 def _check_fit(fit, device):
     if fit["fits"]:
         return
@@ -345,8 +335,9 @@ def _check_fit(fit, device):
     raise ExportError(
         f"The model does not fit device '{device.name}' "
         f"({device.description or 'no description'}): {'; '.join(over)}. "
-        "Prune it further (e.g. tfprune.TargetRatio(flash_bytes=...)) or "
-        "pick a larger device; nothing was written.")
+        "Prune it further (e.g. tfprune.TargetRatio(device=tfprune."
+        "DeviceBudget(flash_bytes=...))) or pick a larger device; nothing "
+        "was written.")
 
 
 def _io_details(tflite, which):

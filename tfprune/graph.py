@@ -16,7 +16,7 @@ import typing
 
 import keras
 
-from tfprune import rules
+from tfprune import keras_compat, rules
 from tfprune.gates import ChannelGate
 
 
@@ -127,8 +127,9 @@ def as_functional(model):
 def calls(model):
     """The layer calls of a functional model, in topological order."""
     result, seen = [], set()
-    for depth in sorted(model._nodes_by_depth, reverse=True):
-        for node in model._nodes_by_depth[depth]:
+    by_depth = keras_compat.nodes_by_depth(model)
+    for depth in sorted(by_depth, reverse=True):
+        for node in by_depth[depth]:
             if node.operation is None or node.is_input:
                 continue
             layer = node.operation
@@ -161,7 +162,7 @@ def replay(model, call_fn, name=None):
     """
     new_inputs = [
         keras.Input(batch_shape=x.shape, dtype=x.dtype,
-                    name=x._keras_history.operation.name)
+                    name=keras_compat.producing_operation(x).name)
         for x in model.inputs
     ]
     new_tensors = {id(old): new for old, new in zip(model.inputs, new_inputs)}
@@ -172,13 +173,15 @@ def replay(model, call_fn, name=None):
             new_tensors[id(old)] = new
     outputs = [new_tensors[id(x)] for x in model.outputs]
     return keras.Model(
-        keras.tree.pack_sequence_as(model._inputs_struct, new_inputs),
-        keras.tree.pack_sequence_as(model._outputs_struct, outputs),
+        keras.tree.pack_sequence_as(keras_compat.input_structure(model),
+                                    new_inputs),
+        keras.tree.pack_sequence_as(keras_compat.output_structure(model),
+                                    outputs),
         name=name or model.name)
 
 
 def is_functional(layer):
-    return isinstance(layer, keras.Model) and hasattr(layer, "_nodes_by_depth")
+    return keras_compat.is_functional(layer)
 
 
 def inline_copy(model, after=None, name=None):
@@ -226,7 +229,8 @@ def inline_copy(model, after=None, name=None):
             for old, new in zip(call.outputs, keras.tree.flatten(outputs)):
                 tensors[id(old)] = new
         outputs = [tensors[id(x)] for x in inner.outputs]
-        return keras.tree.pack_sequence_as(inner._outputs_struct, outputs)
+        return keras.tree.pack_sequence_as(
+            keras_compat.output_structure(inner), outputs)
 
     def call_fn(call, args, kwargs, prefix=None):
         if is_functional(call.layer):

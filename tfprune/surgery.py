@@ -4,6 +4,7 @@ import keras
 import numpy as np
 
 from tfprune import graph as graph_lib
+from tfprune import keras_compat
 from tfprune import rules
 from tfprune.validation import check_finite_weights
 
@@ -148,7 +149,7 @@ def shrink(gated):
         >>> small.count_params() < gated.count_params()
         True
     """
-    if getattr(gated, "_tfprune_replaced", False):
+    if getattr(gated, _REPLACED, False):
         raise graph_lib.GraphError(
             f"Model '{gated.name}' was replaced by a narrower copy during "
             "tfprune.fit and no longer holds the trained network: shrink "
@@ -402,12 +403,21 @@ def carry_optimizer(old, new, old_variables, transfer):
                     slot.assign(value)
 
 
+_REPLACED = "_tfprune_replaced"
+
+
+def mark_replaced(model):
+    """Marks `model` as replaced by a narrower copy (`tfprune.fit` does, at
+    each rebuild): `shrink` then refuses it and names the copy to use."""
+    setattr(model, _REPLACED, True)
+
+
 def _slot_of(optimizer, slots, variable):
     """The slot of `variable` in `slots`, or None (not trained by it)."""
     if not variable.trainable:
         return None
     try:
-        index = optimizer._get_variable_index(variable)
+        index = keras_compat.optimizer_slot_index(optimizer, variable)
     except KeyError:
         return None
     return slots[index] if index < len(slots) else None

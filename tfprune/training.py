@@ -11,7 +11,6 @@ with the next epoch. For the caller it is one call, like `model.fit`.
 
 import json
 import os
-import tempfile
 import time
 import warnings
 
@@ -23,7 +22,9 @@ from tfprune import cost as cost_lib
 from tfprune import data as data_lib
 from tfprune import saliency
 from tfprune import surgery
-from tfprune.callbacks import TargetRatio, _print
+from tfprune import keras_compat, progress
+from tfprune.callbacks import TargetRatio
+from tfprune.files import write_atomically
 from tfprune.graph import GraphError
 
 # What a rebuild must save, at least: a fraction of the MACs of the
@@ -109,29 +110,26 @@ class _Rebuild(keras.callbacks.Callback):
         if self.model.stop_training or epoch + 1 >= run.epochs:
             return  # another callback ends training, or it is over
         prune = run.prune
-        progress = (epoch + 1) / run.epochs
-        if not prune._holding and progress >= prune.warmup + prune.ramp:
-            # The next step is the hold's first: let it begin now (what
-            # its first batch would do), so the final masks go at once.
-            prune.on_epoch_begin(epoch + 1)
-            prune.on_train_batch_begin(0)
+        # If the next epoch is the hold's first, its final masks go at once.
+        prune.begin_hold_if_due(epoch + 1)
         settled = prune.settled_channels(run.slack)
         if settled is None or not any(s.any() for s in settled):
             return
-        graph = prune._plan.graph
+        graph = prune.channel_graph
         macs = cost_lib.cost_polynomial(graph, "macs")
         now = macs([g.size for g in graph.groups])
         keep = [~s for s in settled]
         saving = 1 - macs([int(k.sum()) for k in keep]) / now
-        if not prune._holding and (saving < run.min_saving
+        if not prune.holding and (saving < run.min_saving
                                    or not self._pays_back(saving, epoch)):
             return
         run.next_model = run.rebuilt(self.model, keep, epoch + 1,
                                      final=prune.masks_are_final)
         self.model.stop_training = True
         if prune.verbose:
-            _print(f"tfprune.fit: rebuilt the network after epoch "
-                   f"{epoch + 1}, {saving:.1%} fewer MACs per step")
+            progress.say(f"tfprune.fit: rebuilt the network after epoch "
+                         f"{epoch + 1}, {saving:.1%} fewer MACs per step",
+                         below_progress_bar=True)
 
 
 class _Run:
@@ -163,12 +161,12 @@ class _Run:
             surgery.carry_optimizer(
                 model.optimizer, narrowed.optimizer,
                 {id(layer): layer for layer in model.layers}, transfer)
-        model._tfprune_replaced = True  # `tfprune.shrink` refuses it
+        surgery.mark_replaced(model)
         if self.state_dir is not None:
             os.makedirs(self.state_dir, exist_ok=True)
             path = os.path.join(self.state_dir, "model.keras")
-            _atomic(path, narrowed.save)
-            _atomic(os.path.join(self.state_dir, "state.json"),
+            write_atomically(path, narrowed.save)
+            write_atomically(os.path.join(self.state_dir, "state.json"),
                     lambda p: _write_json(p, {"epoch": next_epoch}))
         return narrowed
 
@@ -205,18 +203,6 @@ def _backed_up_epoch(backup_dir):
 def _write_json(path, value):
     with open(path, "w") as f:
         json.dump(value, f)
-
-
-def _atomic(path, write):
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-",
-                               suffix=os.path.splitext(path)[1])
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def _one_of(callbacks, kind):
@@ -351,8 +337,7 @@ def _why_not_rebuilt(model, prune):
     functional model `surgery.narrow` can cut."""
     if prune is None:
         return "no tfprune.TargetRatio"
-    if not (isinstance(model, keras.Model)
-            and hasattr(model, "_nodes_by_depth")):
+    if not keras_compat.is_functional(model):
         return f"a {type(model).__name__} is not a functional model"
     try:
         surgery.narrow_check(model)

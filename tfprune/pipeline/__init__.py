@@ -7,7 +7,7 @@ the learning-rate schedule, the pruning callback, the teacher, the
 training (masked, then shrunk for the hold if asked), the export and the
 report.
 
-- `files`: `write_atomically`, no half-written file on failure;
+- `write_atomically` (from `tfprune.files`), no half-written file on failure;
 - `epochs`: `EpochTimer`, `StopAfterEpoch`;
 - `recipe`: `Recipe`, its schedules and `budget_of`;
 - `run`: `PruneRun`, `train_prune_export`, `print_summary`.
@@ -20,7 +20,7 @@ report.
 """
 
 from tfprune.pipeline.epochs import EpochTimer, StopAfterEpoch
-from tfprune.pipeline.files import write_atomically, write_bytes
+from tfprune.files import write_atomically, write_bytes
 from tfprune.pipeline.recipe import FINE_TUNE_LEARNING_RATE, RAMP, WARMUP
 from tfprune.pipeline.recipe import Recipe, budget_of, first_epoch_from
 from tfprune.pipeline.recipe import learning_rate_schedule, steps_per_epoch

@@ -6,7 +6,7 @@ import math
 
 import keras
 
-from tfprune.callbacks import TRAINED_MODEL_RAMP
+from tfprune.options import RAMP, TRAINED_MODEL_RAMP, WARMUP
 from tfprune.schedules import RewoundCosine
 from tfprune.validation import check_fraction
 
@@ -28,15 +28,6 @@ def learning_rate_schedule(peak, steps, warmup_steps, rewind=None):
 
 # Chosen by the fine-tune benchmark (docs/results.md, "Pruning a trained model").
 FINE_TUNE_LEARNING_RATE = 0.02
-# The mask warm-up and ramp of a run from scratch, fractions of its epochs.
-# Shorter than `TargetRatio`'s 0.1 and 0.6: `tfprune.fit` trains the rebuilt
-# small network once channels are off for good, so every epoch moved from
-# the ramp to the hold is cheaper (docs/results.md, "A whole run against
-# the unpruned one"). 30 epochs at -94% params, back to back with the
-# unpruned run: 0.78x and 0.75x its wall time at 80.64% and 79.76% (seeds
-# 0, 1), against 80.01% (3 seeds) with 0.1 and 0.6.
-WARMUP = 0.05
-RAMP = 0.2
 
 
 def first_epoch_from(fraction, epochs):
@@ -67,9 +58,10 @@ class Recipe:
             (`RewoundCosine`). None: the schedule runs on.
         warmup, ramp, importance: passed to `tfprune.TargetRatio`
             (`WARMUP`, 0.05, and `RAMP`, 0.2, by default).
-        prune_options: more keyword arguments for `tfprune.TargetRatio`
-            (its BatchNormalization re-estimation uses `train` unless
-            `calibration_data` is given).
+        prune_options: more settings for `tfprune.TargetRatio`, by the
+            names `PruningSchedule`, `Ranking` and `TargetRatio` take them
+            (`{"seed": 1, "round_to": 8}`); its BatchNormalization
+            re-estimation uses `train` unless `calibration_data` is given.
         teacher: a trained Keras model with the same inputs and logits to
             distil from (loss `(1 - distill_weight) * cross-entropy +
             distill_weight * T^2 * KL` at `T = distill_temperature`), or a

@@ -5,6 +5,7 @@ import dataclasses
 import json
 import os
 import time
+import warnings
 
 import keras
 import numpy as np
@@ -14,8 +15,9 @@ from tfprune.callbacks import TargetRatio
 from tfprune.cost import measure
 from tfprune.gating import gate
 from tfprune.graph import ChannelGraph
+from tfprune.options import DeviceBudget, group_keywords
+from tfprune.files import write_atomically, write_bytes
 from tfprune.pipeline.epochs import EpochTimer, StopAfterEpoch
-from tfprune.pipeline.files import write_atomically, write_bytes
 from tfprune.pipeline.recipe import Recipe, budget_of, learning_rate_schedule
 from tfprune.pipeline.recipe import steps_per_epoch
 from tfprune.surgery import shrink
@@ -50,11 +52,13 @@ class PruneRun:
     """
 
     def __init__(self, model, train, val, out_dir, recipe, target=0.94,
-                 metric="params", **device):
+                 metric="params", device=None):
         self.model, self.train, self.val = model, train, val
         self.out_dir, self.recipe = out_dir, recipe
         self.target, self.metric = target, metric
-        self.budget = budget = budget_of(target, metric, **device)
+        limits = {} if device is None else {
+            **device.limits(), "latency_table": device.latency_table}
+        self.budget = budget = budget_of(target, metric, **limits)
         self.pruning = bool(budget)
         if budget and recipe.shrink_for_hold and "ratio" not in budget:
             raise ValueError(
@@ -82,9 +86,11 @@ class PruneRun:
         if not self.pruning:
             return None
         r = self.recipe
-        options = {"calibration_data": self.train, **(r.prune_options or {})}
-        return TargetRatio(**self.budget, warmup=r.warmup, ramp=r.ramp,
-                           importance=r.importance, verbose=1, **options)
+        options, rest = group_keywords({
+            "calibration_data": self.train, **self.budget,
+            "warmup": r.warmup, "ramp": r.ramp, "importance": r.importance,
+            **(r.prune_options or {})})
+        return TargetRatio(**options, **rest, verbose=1)
 
     def teacher(self, net):
         """The `distillation.Teacher` of the gated `net` (None without
@@ -310,8 +316,7 @@ class PruneRun:
 
 
 def train_prune_export(model, train, val, out_dir, target=0.94,
-                       metric="params", flash_bytes=None, arena_bytes=None,
-                       latency_ms=None, latency_table=None, recipe=None,
+                       metric="params", device=None, recipe=None,
                        **settings):
     """Trains `model` with pruning to a budget, then shrinks and exports it.
 
@@ -327,16 +332,15 @@ def train_prune_export(model, train, val, out_dir, target=0.94,
             the unpruned baseline), or `{metric: fraction}` to meet several
             at once (e.g. `{"params": 0.941, "macs": 0.762}`).
         metric: `"params"`, `"macs"` or `"channels"`.
-        flash_bytes, arena_bytes: instead of `target`, the largest size in
-            bytes of the int8 `.tflite` and of its TFLite Micro arena.
-        latency_ms, latency_table: instead of (or with) those, the longest
-            inference time as a `tfprune.LatencyTable` predicts it.
+        device: a `tfprune.DeviceBudget` (flash, arena, latency limits) to
+            meet instead of `target`.
         recipe: a `Recipe` (default `Recipe()`: from scratch).
         **settings: `Recipe` fields that override `recipe`'s.
 
     Returns:
         The report, a dict (also written to `report.json`).
     """
+    device = _device_from_old_keywords(settings, device)
     fields = {f.name for f in dataclasses.fields(Recipe)}
     unknown = sorted(set(settings) - fields)
     if unknown:
@@ -345,8 +349,28 @@ def train_prune_export(model, train, val, out_dir, target=0.94,
             f"Recipe fields are {sorted(fields)}.")
     recipe = dataclasses.replace(recipe or Recipe(), **settings)
     return PruneRun(model, train, val, out_dir, recipe, target, metric,
-                    flash_bytes=flash_bytes, arena_bytes=arena_bytes,
-                    latency_ms=latency_ms, latency_table=latency_table).run()
+                    device).run()
+
+
+def _device_from_old_keywords(settings, device):
+    """`device`, or the `DeviceBudget` of tfprune 0.1's flat keywords
+    (`flash_bytes=`, ...), which are taken out of `settings` with a
+    warning."""
+    old = {k: settings.pop(k) for k in ("flash_bytes", "arena_bytes",
+                                        "latency_ms", "latency_table")
+           if k in settings}
+    if not old:
+        return device
+    spelled = ", ".join(f"{k}={v!r}" for k, v in old.items())
+    if device is not None:
+        raise ValueError(
+            f"train_prune_export got `device` and {sorted(old)}: pass "
+            f"device=tfprune.DeviceBudget({spelled}) alone.")
+    warnings.warn(f"train_prune_export({spelled}) is deprecated: pass "
+                  f"device=tfprune.DeviceBudget({spelled}).",
+                  DeprecationWarning, stacklevel=3)
+    return DeviceBudget(**{k: v for k, v in old.items() if v is not None}) \
+        if any(v is not None for v in old.values()) else None
 
 
 def _json(value):

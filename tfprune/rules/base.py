@@ -119,19 +119,30 @@ _RULES_BY_NAME = {}
 def register_rule(layer_class, rule):
     """Registers how `layer_class` (and its subclasses) treats channels.
 
+    Args:
+        layer_class: a subclass of `keras.layers.Layer` (or of
+            `keras.Operation`), or the full name of one as a string,
+            `"module.ClassName"`, for a class in a private module that is
+            better matched than imported.
+        rule: a `LayerRule`.
+
     Examples:
         >>> tfprune.register_rule(MyActivation,
         ...                       tfprune.ChannelwiseRule(zero_preserving=True))
     """
+    if not isinstance(rule, LayerRule):
+        raise TypeError(
+            f"`rule` must be a LayerRule instance. Received: rule={rule!r}")
+    if isinstance(layer_class, str) and "." in layer_class:
+        _RULES_BY_NAME[layer_class] = rule
+        return
     if not (isinstance(layer_class, type)
             and issubclass(layer_class, keras.Operation)):
         raise TypeError(
             "`layer_class` must be a subclass of keras.layers.Layer (or of "
-            f"keras.Operation). Received: layer_class={layer_class!r}"
+            "keras.Operation), or its full name 'module.ClassName'. "
+            f"Received: layer_class={layer_class!r}"
         )
-    if not isinstance(rule, LayerRule):
-        raise TypeError(
-            f"`rule` must be a LayerRule instance. Received: rule={rule!r}")
     _RULES[layer_class] = rule
 
 

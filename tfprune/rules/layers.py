@@ -12,7 +12,7 @@ from tfprune import polynomial
 from tfprune.gates import ChannelGate
 from tfprune.rules.base import (CHANNELWISE, CONCAT, EXPAND, FLATTEN, GATE,
                                 MERGE, OPAQUE, PRODUCER, LayerRule,
-                                OpaqueRule, _RULES_BY_NAME, expand_kept,
+                                OpaqueRule, expand_kept,
                                 register_rule)
 
 # Activations `f` with f(0) == 0: a zeroed channel stays zero through them.
@@ -391,8 +391,7 @@ _ACROSS_CHANNELS = ("it normalizes across channels, so removing one changes "
 for _cls in (L.LayerNormalization, L.GroupNormalization, L.UnitNormalization,
              L.RMSNormalization):
     register_rule(_cls, OpaqueRule(_ACROSS_CHANNELS))
-_RULES_BY_NAME["keras.src.applications.convnext.LayerScale"] = \
-    LayerScaleRule()
+register_rule("keras.src.applications.convnext.LayerScale", LayerScaleRule())
 for _cls in (L.ZeroPadding1D, L.ZeroPadding2D, L.ZeroPadding3D):
     register_rule(_cls, ChannelwiseRule(zero_preserving=True,
                                         keeps_constants=False))

@@ -16,6 +16,7 @@ and `gate` names them in its error.
 import keras
 import numpy as np
 
+from tfprune import keras_compat
 from tfprune.rules.base import LayerRule, OpaqueRule, register_rule
 from tfprune.rules.layers import (ChannelwiseRule, ConcatenateRule,
                                   FlattenRule, MergeRule)
@@ -222,7 +223,7 @@ class TransposeRule(OperationRule):
 def operation_class(function, *args):
     """The Operation class a `keras.ops` function puts in a graph."""
     x = keras.KerasTensor((None, 4, 4))
-    return type(function(x, *args)._keras_history.operation)
+    return type(keras_compat.producing_operation(function(x, *args)))
 
 
 def _register():
