@@ -16,7 +16,7 @@ setup(
     install_requires=[
         "tensorflow-cpu>=2.21,<2.22; platform_machine=='x86_64'",
         "tensorflow>=2.21,<2.22; platform_machine!='x86_64'",
-        "keras>=3.10,<4",
+        "keras>=3.15,<3.16",  # the versions the suite ran; see tfprune/keras_compat.py
         "numpy>=1.26,<3",
         "ai-edge-litert>=2.0,<3",
         "tflite-micro>=0.dev20250101",

@@ -241,7 +241,8 @@ def foreign_private_reads(path):
                 and len(node.args) > 1 \
                 and isinstance(node.args[1], ast.Constant) \
                 and isinstance(node.args[1].value, str) \
-                and _is_private(node.args[1].value):
+                and _is_private(node.args[1].value) \
+                and node.args[1].value not in owned:
             found.append((node.lineno, ast.unparse(node)))
     return found
 
@@ -260,13 +261,14 @@ def test_the_private_name_check_sees_each_form(tmp_path):
     module = tmp_path / "m.py"
     module.write_text(
         "from a import _hidden\n"
-        "def f(model, plan):\n"
-        "    self_owned = plan._mine = 1\n"
-        "    getattr(model, '_nodes_by_depth')\n"
-        "    return model._inputs_struct, plan._mine, x._replace()\n")
-    found = [what for _, what in foreign_private_reads(module)]
-    assert found == ["import _hidden", "getattr(model, '_nodes_by_depth')",
-                     "model._inputs_struct"]
+        "class C:\n"
+        "    def f(self, model, plan):\n"
+        "        self._mine = getattr(self, '_mine', 0)\n"
+        "        getattr(model, '_nodes_by_depth')\n"
+        "        return model._inputs_struct, plan._state, x._replace()\n")
+    found = {what for _, what in foreign_private_reads(module)}
+    assert found == {"import _hidden", "getattr(model, '_nodes_by_depth')",
+                     "model._inputs_struct", "plan._state"}
 
 
 def _argument_count(function):

@@ -112,8 +112,7 @@ def as_functional(model):
         if len(inputs) == 1 and len(outputs) == 1:
             inputs, outputs = inputs[0], outputs[0]
         return keras.Model(inputs, outputs, name=model.name)
-    if not isinstance(model, keras.Model) or not hasattr(
-            model, "_nodes_by_depth"):
+    if not keras_compat.is_functional(model):
         raise GraphError(
             f"tfprune needs a functional or Sequential keras.Model; received "
             f"{type(model).__name__} '{getattr(model, 'name', model)}'. A "

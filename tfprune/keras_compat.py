@@ -20,8 +20,9 @@ import keras
 
 
 def is_functional(model):
-    """True for a functional (or Sequential) `keras.Model`: one whose layer
-    calls form a graph tfprune can read."""
+    """True for a functional `keras.Model`: one whose layer calls form a
+    graph tfprune can read (a Sequential model is not; `tfprune.graph`
+    wraps it in one first)."""
     return isinstance(model, keras.Model) and hasattr(model,
                                                       "_nodes_by_depth")
 
