@@ -50,6 +50,8 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # before TensorFlow
 
 from absl import app, flags  # noqa: E402
 
+import provenance  # noqa: E402
+
 METHODS = ("unpruned", "thin", "tfprune", "random", "l1", "l1oneshot",
            "slimming", "dcp", "scratch")
 FLAGS = flags.FLAGS
@@ -486,7 +488,8 @@ def main(argv):
         "reference": reference,
         "removed_vs_reference": {
             m: 1 - report["after"][m] / reference[m] for m in reference},
-        "command": " ".join(sys.argv),
+        "command": provenance.command(),
+        "commit": provenance.commit(),
         "teacher": FLAGS.teacher,
         "mirror_teacher": FLAGS.mirror_teacher,
         "weight_decay": FLAGS.weight_decay,

@@ -17,6 +17,8 @@ import os
 
 from absl import app, flags
 
+import provenance  # noqa: E402
+
 import run_reports
 
 FLAGS = flags.FLAGS
@@ -237,7 +239,8 @@ def main(argv):
         raise SystemExit(f"No run JSONs in {FLAGS.results_dir}.")
     tfmot_runs = [r for r in runs if r["method"] == "tfmot"]
     runs = [r for r in runs if r["method"] != "tfmot"]
-    text = table(runs) + "\n" + stability(runs) + tfmot_table(tfmot_runs)
+    text = (provenance.stamp() + "\n\n" + table(runs) + "\n" + stability(runs)
+            + tfmot_table(tfmot_runs))
     with open(os.path.join(FLAGS.results_dir, "summary.md"), "w") as f:
         f.write(text)
     plot_accuracy(runs, os.path.join(FLAGS.results_dir,

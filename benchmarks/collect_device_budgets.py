@@ -17,6 +17,8 @@ import os
 
 from absl import app, flags
 
+import provenance  # noqa: E402
+
 import run_reports
 
 FLAGS = flags.FLAGS
@@ -130,7 +132,7 @@ def main(argv):
     if not runs:
         raise app.UsageError(f"No JSON files in {FLAGS.results_dir}.")
     with open(os.path.join(FLAGS.results_dir, "summary.md"), "w") as f:
-        f.write(table(runs))
+        f.write(provenance.stamp() + "\n\n" + table(runs))
     plot(runs, os.path.join(FLAGS.results_dir, "accuracy_vs_bytes.png"))
     print(table(runs))
 

@@ -21,6 +21,8 @@ import re
 
 from absl import app, flags
 
+import provenance  # noqa: E402
+
 import collect_accuracy
 import run_reports
 
@@ -162,7 +164,8 @@ def main(argv):
                          "folders of run JSONs.")
     by_epochs = {e: run_reports.load(path) for e, path in found.items()}
     table = rows(by_epochs)
-    text = markdown(starts[0], table, list(found))
+    text = provenance.stamp() + "\n\n" + markdown(starts[0], table,
+                                                   list(found))
     with open(os.path.join(root, "finetune.md"), "w") as f:
         f.write(text)
     plot(starts[0], table, os.path.join(root, "finetune.png"))

@@ -18,6 +18,8 @@ import os
 
 from absl import app, flags
 
+import provenance  # noqa: E402
+
 import run_reports
 
 FLAGS = flags.FLAGS
@@ -133,7 +135,7 @@ def main(argv):
     if not runs:
         raise app.UsageError(
             f"No ResNet-8 run JSON files under {FLAGS.results_dir}.")
-    text = table(runs)
+    text = provenance.stamp() + "\n\n" + table(runs)
     with open(os.path.join(FLAGS.results_dir, "summary.md"), "w") as f:
         f.write(text)
     plot(runs, os.path.join(FLAGS.results_dir, "accuracy_vs_flash.png"))

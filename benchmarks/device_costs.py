@@ -26,6 +26,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
 
+import provenance  # noqa: E402
+
 flags.DEFINE_list("ratios", ["0.3", "0.5", "0.7", "0.9"],
                   "Parameter ratios removed.")
 flags.DEFINE_list("runtimes", ["tflm", "litert"], "Latency runtimes.")
@@ -51,6 +53,7 @@ def main(argv):
         "VGG-16-BN x1": lambda: tfprune.models.vgg16_cifar(width=1.0),
     }
     runtimes_of = {"VGG-16-BN x1": ["litert"]}
+    print(provenance.stamp() + "\n")
     print("| model | params removed | flash: predicted | measured | error "
           "| arena: predicted | measured | error |")
     print("|---|---|---|---|---|---|---|---|")

@@ -13,6 +13,8 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 from absl import app, flags  # noqa: E402
 
+import provenance  # noqa: E402
+
 flags.DEFINE_list("targets", ["0.3", "0.5", "0.76", "0.9", "0.94"],
                   "Target ratios.")
 flags.DEFINE_list("metrics", ["params", "macs"], "Metrics.")
@@ -36,6 +38,7 @@ def main(argv):
     rng = np.random.default_rng(0)
     x = rng.uniform(0, 255, (64, 32, 32, 3)).astype("float32")
     y = rng.integers(0, 10, 64)
+    print(provenance.stamp() + "\n")
     print(f"round_to={FLAGS.round_to}")
     print("| model | metric | target | measured | abs error (pp) |")
     print("|---|---|---|---|---|")

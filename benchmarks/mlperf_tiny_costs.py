@@ -36,6 +36,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
 
+import provenance  # noqa: E402
+
 TASKS = ("ic", "kws", "vww", "ad")
 flags.DEFINE_list("tables", ["unpruned", "budgets"],
                   "Tables to write: unpruned, budgets.")
@@ -198,7 +200,7 @@ def main(argv):
         lines = tables[name]()
         path = os.path.join(FLAGS.results_dir, f"mlperf_tiny_{name}.md")
         with open(path, "w") as f:
-            f.write("\n".join(lines) + "\n")
+            f.write("\n".join([provenance.stamp(), ""] + lines) + "\n")
         print(f"\nwrote {path}\n", flush=True)
 
 

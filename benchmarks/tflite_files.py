@@ -21,6 +21,8 @@ import time
 
 from absl import app, flags
 
+import provenance  # noqa: E402
+
 flags.DEFINE_list("files", None, "Glob patterns of .tflite files.")
 flags.DEFINE_integer("repeats", 7, "Rounds over all the files.")
 flags.DEFINE_integer("runs", 200, "Invocations of a file per round.")
@@ -74,7 +76,8 @@ def main(argv):
                     for path in glob.glob(pattern)})
     if not files:
         raise SystemExit(f"No .tflite file matches --files={FLAGS.files}.")
-    text = table(files, FLAGS.repeats, FLAGS.runs)
+    text = provenance.stamp() + "\n\n" + table(files, FLAGS.repeats,
+                                                 FLAGS.runs)
     if FLAGS.out:
         os.makedirs(os.path.dirname(os.path.abspath(FLAGS.out)),
                     exist_ok=True)

@@ -22,6 +22,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
 
+import provenance  # noqa: E402
+
 flags.DEFINE_string(
     "pruned", "benchmarks/results/accuracy_e30/tfprune_params0.94_s0.tflite",
     "A pruned int8 .tflite written by benchmarks/accuracy.py.")
@@ -70,6 +72,7 @@ def main(argv):
             times[runtime_name, name].append(_seconds(call, runs))
     median = {key: statistics.median(v) for key, v in times.items()}
 
+    print(provenance.stamp() + "\n")
     print(f"pruned: {FLAGS.pruned}; unpruned: VGG-16-BN x{FLAGS.width:g} "
           f"(same conversion); batch 1, median of {FLAGS.repeats} "
           "alternating measurements, this host\n")

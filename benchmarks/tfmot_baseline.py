@@ -29,6 +29,8 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 from absl import app, flags  # noqa: E402
 
+import provenance  # noqa: E402
+
 flags.DEFINE_float("width", 0.25, "Width multiplier of VGG-16-BN.")
 flags.DEFINE_float("target", 0.94, "Final sparsity of every kernel.")
 flags.DEFINE_integer("epochs", 30, "Training epochs.")
@@ -208,7 +210,8 @@ def main(argv):
         "seconds": seconds,
         "history": {k: [float(v) for v in vs]
                     for k, vs in history.history.items()},
-        "command": " ".join(sys.argv),
+        "command": provenance.command(),
+        "commit": provenance.commit(),
     }
     tfprune_file = os.path.join(
         FLAGS.results_dir, f"tfprune_{row}_s{FLAGS.seed}.tflite")

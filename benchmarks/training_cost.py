@@ -3,7 +3,7 @@
     python benchmarks/training_cost.py --repeats=2
     python benchmarks/training_cost.py --repeats=2 --epochs=5 --metric=macs \\
         --target=0.5 --init_from=benchmarks/results/finetune_start/unpruned_params0.94_s0.keras \\
-        --results_dir=benchmarks/results/training_cost_finetune
+        --results_dir=benchmarks/results/training_cost/finetune
 
 Each repeat runs `benchmarks/accuracy.py --method=unpruned` and then
 `--method=tfprune` (seed = the repeat's index, the harness' default flags
@@ -29,6 +29,8 @@ import sys
 import time
 
 from absl import app, flags
+
+import provenance  # noqa: E402
 
 flags.DEFINE_integer("repeats", 2, "Pairs of runs (seeds 0, 1, ...).")
 flags.DEFINE_integer("epochs", 30, "Epochs of every run.")
@@ -91,7 +93,7 @@ def timed_run(method, seed, extra):
 def main(argv):
     extra = argv[1:]  # after "--": flags for the harness, both runs
     os.makedirs(FLAGS.results_dir, exist_ok=True)
-    lines = [f"tfprune ({FLAGS.metric} -{FLAGS.target:.0%}) against unpruned, "
+    lines = [provenance.stamp(), "", f"tfprune ({FLAGS.metric} -{FLAGS.target:.0%}) against unpruned, "
              f"{FLAGS.epochs} epochs, "
              + (f"from {FLAGS.init_from}" if FLAGS.init_from else
                 "from scratch") + ", back to back, benchmarks/accuracy.py "

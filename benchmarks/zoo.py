@@ -18,6 +18,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
 
+import provenance  # noqa: E402
+
 FAMILIES = {
     # name: input side (>= the family's minimum)
     "ConvNeXtTiny": 64, "DenseNet121": 64, "EfficientNetB0": 64,
@@ -92,6 +94,7 @@ def _row(name, side):
 
 def main(argv):
     del argv
+    print(provenance.stamp() + "\n")
     print(f"gate -> prune_now({FLAGS.ratio}) -> shrink, seed {FLAGS.seed}, "
           "10 classes, weights=None\n")
     print("| model | params | coverage: params | coverage: MACs | groups | "

@@ -162,7 +162,7 @@ def test_collector_names_a_run_with_two_budgets(monkeypatch):
 
 
 def test_int8_ties_scores_every_tflite_as_the_run_did(results):
-    _run("int8_ties.py", f"--results_dir={results}",
+    _run("studies/int8_ties.py", f"--results_dir={results}",
          f"--data_dir={results.parent / 'cifar'}", "--val_size=32",
          cwd=results)
     rows = {row.split("|")[1].strip(): row.split("|")
@@ -179,7 +179,8 @@ def test_int8_ties_scores_every_tflite_as_the_run_did(results):
 
 def test_int8_ties_needs_runs(tmp_path):
     result = subprocess.run(
-        [sys.executable, os.path.join(REPO, "benchmarks", "int8_ties.py"),
+        [sys.executable, os.path.join(REPO, "benchmarks", "studies",
+                                      "int8_ties.py"),
          f"--results_dir={tmp_path}"],
         cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert result.returncode != 0
@@ -378,7 +379,7 @@ def test_training_cost_times_the_two_runs_back_to_back(tmp_path):
 
 
 def test_fit_epoch_parts_prints_every_part(tmp_path):
-    text = _run("fit_epoch_parts.py", "--width=0.0625", "--batch_size=8",
+    text = _run("studies/fit_epoch_parts.py", "--width=0.0625", "--batch_size=8",
                 "--steps=10", "--timed_steps=2", "--val_batches=2",
                 "--calibration_steps=2", cwd=tmp_path)
     for part in ("plain step", "gated step", "validation, gated",
@@ -389,7 +390,7 @@ def test_fit_epoch_parts_prints_every_part(tmp_path):
 
 def test_fit_end_stall_times_each_fit_call(tmp_path):
     write_image_folder(str(tmp_path / "cifar"), 32)
-    text = _run("fit_end_stall.py", "--fits=2", "--width=0.0625",
+    text = _run("studies/fit_end_stall.py", "--fits=2", "--width=0.0625",
                 "--val_size=16",
                 f"--data_dir={tmp_path / 'cifar'}", cwd=tmp_path)
     calls = re.findall(r"^fit (\d): before on_train_begin [\d.]+ s, epoch "
@@ -399,7 +400,7 @@ def test_fit_end_stall_times_each_fit_call(tmp_path):
 
 
 def test_gate_overhead_prints_every_variant(tmp_path):
-    text = _run("gate_overhead.py", "--width=0.0625", "--batch_size=8",
+    text = _run("studies/gate_overhead.py", "--width=0.0625", "--batch_size=8",
                 "--steps=2", "--repeats=1", "--update_every=1", cwd=tmp_path)
     names = re.findall(r"^\s*(.+?): +[\d.]+ ms/step  ratio [\d.]+$", text,
                        re.M)
@@ -411,7 +412,7 @@ def test_channel_counts_times_every_width_list(tmp_path):
     widths = {f"conv{i}": [3, 4] for i in range(13)}
     run = tmp_path / "run.json"
     run.write_text(json.dumps({"layer_widths": widths}))
-    text = _run("channel_counts.py", "--width=0.0625", "--batch_size=8",
+    text = _run("studies/channel_counts.py", "--width=0.0625", "--batch_size=8",
                 "--steps=2", "--repeats=1", "--multiples=8",
                 f"--widths_from={run}", cwd=tmp_path)
     rows = re.findall(r"^\s*(.+?): +[\d.]+ ms/step +[\d.]+x time +[\d.]+x "
@@ -436,7 +437,7 @@ def test_training_cost_phases_splits_the_epochs_by_schedule(tmp_path):
              "unpruned_params0.94_s0.json": report([1] * 10, 11)}
     for name, value in pairs.items():
         (tmp_path / name).write_text(json.dumps(value))
-    text = _run("training_cost_phases.py", f"--results_dir={tmp_path}",
+    text = _run("studies/training_cost_phases.py", f"--results_dir={tmp_path}",
                 cwd=tmp_path)
     assert ("seed 0: warm-up (epochs 1-2) 2.000x (4 s / 2 s), ramp (epochs "
             "3-6) 1.000x (4 s / 4 s), hold (epochs 7-10) 0.500x (2 s / 4 s), "

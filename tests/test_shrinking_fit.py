@@ -212,7 +212,7 @@ def _digit_batches():
 
 def test_datasets_train_without_the_autotuning_thread(monkeypatch):
     """Deleting a tf.data iterator whose autotuning thread ran waits for the
-    thread's next wake-up (benchmarks/fit_end_stall.py: up to a minute at
+    thread's next wake-up (benchmarks/studies/fit_end_stall.py: up to a minute at
     every rebuild); the datasets `fit` feeds to each segment have it off."""
     train, val = _digit_batches(), _digit_batches().take(2)
     fed = _fed_datasets(monkeypatch, _gated(), train, val, epochs=EPOCHS)

@@ -93,7 +93,7 @@ def augment_cifar_batch(images, labels, seed, padding=4):
     and its own horizontal flip (probability 1/2), as from
     `augment_cifar`; the batch is transformed by a few vectorized ops
     (about a third of the CPU time per image of `augment_cifar` mapped
-    over single examples, `benchmarks/input_pipeline.py`), with stateless
+    over single examples, `benchmarks/studies/input_pipeline.py`), with stateless
     random ops, so the same `seed` gives the same crops and flips.
 
     Args:

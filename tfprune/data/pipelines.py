@@ -13,7 +13,7 @@ def without_autotuning(ds):
 
     An iterator whose autotuning thread has run through an epoch waits for
     that thread's next wake-up when it is deleted: `model.fit` stalls for
-    up to a minute after its last epoch (`benchmarks/fit_end_stall.py`),
+    up to a minute after its last epoch (`benchmarks/studies/fit_end_stall.py`),
     and `tfprune.fit` ends a `model.fit` call at every rebuild. Without it,
     `AUTOTUNE` parallelism is the number of cores and `prefetch(AUTOTUNE)`
     still grows its buffer when the model waits. `tfprune.fit` applies it
