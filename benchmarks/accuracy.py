@@ -51,54 +51,23 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # before TensorFlow
 from absl import app, flags  # noqa: E402
 
 import provenance  # noqa: E402
+from tfprune.pipeline.flags import define_training_flags  # noqa: E402
 
 METHODS = ("unpruned", "thin", "tfprune", "random", "l1", "l1oneshot",
            "slimming", "dcp", "scratch")
 FLAGS = flags.FLAGS
+define_training_flags(width=0.25, epochs=30,
+                      data_dir="../shared/datasets/cifar10")
 flags.DEFINE_enum("method", "tfprune", METHODS, "Pruning method.")
-flags.DEFINE_enum("model", "vgg16", ["vgg16", "resnet20", "resnet56",
-                                     "mobilenet_v2", "resnet8"],
-                  "Architecture (resnet8: MLPerf Tiny's image classifier).")
-flags.DEFINE_float("width", 0.25, "Width multiplier of the unpruned model.")
-flags.DEFINE_enum("metric", "params", ["params", "macs"], "Budget metric.")
 flags.DEFINE_float("target", 0.94, "Fraction of --metric to remove.")
 flags.DEFINE_float("macs_target", 0.0,
                    "With --metric=params: also remove at least this fraction "
                    "of the MACs, both met (the paper's operating point: "
                    "--target=0.941 --macs_target=0.762). 0: params only.")
-flags.DEFINE_integer("flash_bytes", 0,
-                     "tfprune/random/l1/dcp/thin: instead of --target, the "
-                     "largest int8 .tflite in bytes (0: no limit).")
-flags.DEFINE_integer("arena_bytes", 0,
-                     "tfprune/random/l1/dcp: instead of --target, the "
-                     "largest "
-                     "TFLite Micro tensor arena in bytes (0: no limit).")
-flags.DEFINE_integer("epochs", 30, "Total training epochs, every method.")
-flags.DEFINE_integer("seed", 0, "Random seed.")
-flags.DEFINE_string("data_dir", "../shared/datasets/cifar10",
-                    "TFRecord folder, or tensorflow_datasets data_dir.")
-flags.DEFINE_integer("val_size", 5000, "Training examples held out.")
-flags.DEFINE_integer("batch_size", 128, "Batch size.")
 flags.DEFINE_integer("round_to", 1,
                      "Methods that prune to a budget: every kept channel "
                      "count is a multiple of this (TargetRatio's round_to; "
                      "run suffix _round<N>).", lower_bound=1)
-flags.DEFINE_enum("precision", "float32",
-                  ["float32", "mixed_bfloat16", "mixed_float16"],
-                  "Keras dtype policy for training (mixed_float16 on GPUs); "
-                  "the int8 export converts a float32 copy. CPUs without "
-                  "AVX-512 emulate 16-bit math: much slower there.")
-flags.DEFINE_integer("train_limit", 0,
-                     "Use only this many training images (0: all; for "
-                     "smoke tests).")
-flags.DEFINE_string("init_from", None,
-                    "Start from this trained .keras model (the same "
-                    "--model and --width) with the fine-tune recipe "
-                    "(tfprune.pipeline.Recipe.fine_tune: no warm-ups, peak "
-                    "learning rate 0.02, ramp 0.5) instead of training from "
-                    "scratch.")
-flags.DEFINE_float("learning_rate", None, "Peak SGD learning rate (default "
-                   "0.1; with --init_from the fine-tune recipe's).")
 flags.DEFINE_float("weight_decay", 5e-4, "SGD weight decay, every method "
                    "(another than the default adds _wd<value> to the name).",
                    lower_bound=0.0)
@@ -108,32 +77,6 @@ flags.DEFINE_bool("slimming_cost_aware", False,
                   "solver) instead of the published plain threshold.")
 flags.DEFINE_float("oneshot_at", 0.5,
                    "slimming: fraction of training before the pruning.")
-flags.DEFINE_float("warmup", None, "tfprune/random/l1: warm-up fraction "
-                   "(default 0.05; with --init_from the fine-tune recipe's).")
-flags.DEFINE_float("ramp", None, "tfprune/random/l1: ramp fraction (default "
-                   "0.2; with --init_from the fine-tune recipe's).")
-flags.DEFINE_integer("tflm_samples", 200,
-                     "Validation images scored in the TFLite Micro "
-                     "interpreter (0: skip).")
-flags.DEFINE_bool("shrink_for_hold", False,
-                  "Train the shrunk model (not the masked one) once the "
-                  "masks are final.")
-flags.DEFINE_bool("shrink_during_training", True,
-                  "Rebuild the network without its settled channels during "
-                  "training (tfprune.fit); --noshrink_during_training "
-                  "trains the masked network to the end.")
-flags.DEFINE_float("lr_rewind", None,
-                   "Learning-rate rewinding: when the masks become final, "
-                   "the learning rate goes back to its value at this "
-                   "fraction of training and decays to 0 again.")
-flags.DEFINE_string("teacher", None,
-                    "Distil while pruning: a trained .keras model (same "
-                    "input, logits; its training epochs are not counted in "
-                    "--epochs; run suffix _kd), or 'warmup' for the "
-                    "network's own snapshot at the end of the warm-up "
-                    "(suffix _kdwarmup; weak after a short warm-up: it cost "
-                    "6.5 points at the defaults, see docs/results.md), or 'initial' "
-                    "for the --init_from model itself (suffix _kdself).")
 flags.DEFINE_float("distill_weight", None,
                    "With --teacher: the distillation loss' weight (loss "
                    "(1 - w) * cross-entropy + w * T^2 * KL; default 0.5). "

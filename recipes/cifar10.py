@@ -26,6 +26,8 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")  # before TensorFlow
 
 from absl import app, flags  # noqa: E402
 
+from tfprune.pipeline.flags import define_training_flags  # noqa: E402
+
 FLAGS = flags.FLAGS
 MODELS = {
     "vgg16": lambda width: tfprune_models().vgg16_cifar(width=width),
@@ -44,20 +46,9 @@ def tfprune_models():
     return tfprune.models
 
 
-flags.DEFINE_enum("model", "vgg16", sorted(MODELS), "Architecture.")
-flags.DEFINE_float("width", 1.0, "Channel width multiplier.")
+define_training_flags()
 flags.DEFINE_string("target", "0.94", "Fraction of --metric to remove (0: "
                     "none), or several at once: params=0.941,macs=0.762.")
-flags.DEFINE_string("init_from", None, "Start from this trained .keras model "
-                    "(its architecture; --model and --width are ignored) "
-                    "with the fine-tune recipe: no warm-ups, peak learning "
-                    "rate 0.02, ramp 0.5, 5 epochs unless given.")
-flags.DEFINE_enum("metric", "params", ["params", "macs", "channels"],
-                  "What the target counts.")
-flags.DEFINE_integer("flash_bytes", 0, "Instead of --target: the largest "
-                     "size of the int8 .tflite in bytes (0: no limit).")
-flags.DEFINE_integer("arena_bytes", 0, "Instead of --target: the largest "
-                     "TFLite Micro tensor arena in bytes (0: no limit).")
 flags.DEFINE_string("device", None, "Instead of --target: prune until the "
                     "int8 model fits a device preset's flash and RAM "
                     "(tfprune.get_device: cortex-m0plus, cortex-m4, "
@@ -71,54 +62,9 @@ flags.DEFINE_string("latency_table", "tflm",
                     "model on this host (tfprune.profile_latency), or the "
                     "path of a JSON table measured on your device "
                     "(tfprune.LatencyTable.get_config()).")
-flags.DEFINE_integer("epochs", None, "Training epochs (default 30; with "
-                     "--init_from 5).")
 flags.DEFINE_enum("importance", "scores", ["scores", "l1", "bn", "random"],
                   "Channel ranking: learned gate scores, filter L1 norm, "
                   "BatchNorm |gamma|, or fixed random values.")
-flags.DEFINE_bool("shrink_for_hold", False,
-                  "Train the shrunk model (not the masked one) once the "
-                  "masks are final.")
-flags.DEFINE_bool("shrink_during_training", True,
-                  "Rebuild the network without its settled channels during "
-                  "training (tfprune.fit); --noshrink_during_training "
-                  "trains the masked network to the end.")
-flags.DEFINE_float("lr_rewind", None,
-                   "Learning-rate rewinding: when the masks become final, "
-                   "the learning rate goes back to its value at this "
-                   "fraction of training and decays to 0 again.")
-flags.DEFINE_string("teacher", None,
-                    "Distil while pruning: a trained .keras model (same "
-                    "input, logits); 'unpruned' to first train the unpruned "
-                    "model by the same recipe in <out_dir>/teacher/ (twice "
-                    "the time; reused when there); or 'warmup' for the "
-                    "network's own snapshot at the end of the warm-up (weak "
-                    "after a short warm-up: it cost 6.5 points at the "
-                    "defaults, see docs/results.md); 'initial' for the --init_from "
-                    "model itself (free).")
-flags.DEFINE_float("warmup", None, "Fraction of training before pruning "
-                   "(default 0.05; with --init_from 0).")
-flags.DEFINE_float("ramp", None, "Fraction of training ramping the ratio "
-                   "(0: one-shot pruning, then fine-tuning; default 0.2, "
-                   "with --init_from 0.5).")
-flags.DEFINE_integer("batch_size", 128, "Batch size.")
-flags.DEFINE_enum("precision", "float32",
-                  ["float32", "mixed_bfloat16", "mixed_float16"],
-                  "Keras dtype policy for training (mixed_float16 on GPUs); "
-                  "the int8 export converts a float32 copy. CPUs without "
-                  "AVX-512 emulate 16-bit math: much slower there.")
-flags.DEFINE_float("learning_rate", None, "Peak SGD learning rate (default "
-                   "0.1 after a linear warm-up over the first epoch; with "
-                   "--init_from 0.02 at once), then cosine decay to 0.")
-flags.DEFINE_string("data_dir", None,
-                    "TFRecord folder, or tensorflow_datasets data_dir.")
-flags.DEFINE_integer("val_size", 5000, "Training examples held out.")
-flags.DEFINE_integer("train_limit", 0,
-                     "Use only this many training examples (0: all).")
-flags.DEFINE_integer("tflm_samples", 200,
-                     "Validation examples run in the TFLite Micro "
-                     "interpreter (0: skip).")
-flags.DEFINE_integer("seed", 0, "Random seed.")
 flags.DEFINE_string("out_dir", "runs/cifar10", "Output folder.")
 
 

@@ -265,5 +265,5 @@ def test_get_config():
                              metric="macs",
                              ranking=tfprune.Ranking(round_to=4))
     config = cb.get_config()
-    assert config["ratio"] == 0.9 and config["round_to"] == 4
+    assert config["ratio"] == 0.9 and config["ranking"]["round_to"] == 4
     assert tfprune.TargetRatio(**config).get_config() == config

@@ -9,6 +9,7 @@ report.
 
 - `write_atomically` (from `tfprune.files`), no half-written file on failure;
 - `epochs`: `EpochTimer`, `StopAfterEpoch`;
+- `flags`: the absl flags of a training run (the recipe's and the harness');
 - `recipe`: `Recipe`, its schedules and `budget_of`;
 - `run`: `PruneRun`, `train_prune_export`, `print_summary`.
 
