@@ -17,13 +17,15 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def commit():
     """The short hash of tfprune's checked-out commit, with `+changes` when
-    the work tree differs from it; `unknown` outside a git checkout."""
+    the code differs from it (results/ aside: collectors rewrite it);
+    `unknown` outside a git checkout."""
     def git(*args):
         return subprocess.run(["git", *args], cwd=REPO, capture_output=True,
                               text=True, timeout=30).stdout.strip()
     try:
         head = git("rev-parse", "--short", "HEAD")
-        dirty = git("status", "--porcelain", "--untracked-files=no")
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--",
+                    ".", ":!benchmarks/results")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return (head + ("+changes" if dirty else "")) if head else "unknown"
