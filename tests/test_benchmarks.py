@@ -12,6 +12,8 @@ import pytest
 from conftest import REPO
 from helpers_data import write_image_folder
 
+pytestmark = pytest.mark.slow  # trains in subprocesses
+
 
 def _run(script, *flags, cwd):
     result = subprocess.run(
@@ -444,3 +446,44 @@ def test_training_cost_phases_splits_the_epochs_by_schedule(tmp_path):
             "all epochs (epochs 1-10) 1.000x (10 s / 10 s); outside the "
             "epochs 2 s / 1 s; run 1.091x") in text
     assert (tmp_path / "phases.txt").read_text() == text
+
+
+@pytest.mark.parametrize("driver", sorted(
+    p for p in os.listdir(os.path.join(REPO, "benchmarks"))
+    if p.endswith(".sh")))
+def test_every_driver_is_valid_bash(driver):
+    result = subprocess.run(
+        ["bash", "-n", os.path.join(REPO, "benchmarks", driver)],
+        capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+
+
+def test_outputs_name_their_script_command_and_commit(monkeypatch):
+    monkeypatch.syspath_prepend(os.path.join(REPO, "benchmarks"))
+    import provenance
+
+    stamp = provenance.stamp([os.path.join(REPO, "benchmarks", "zoo.py"),
+                              "--models=VGG16", "--note=a b"])
+    assert re.fullmatch(
+        r"Made by `python benchmarks/zoo\.py --models=VGG16 '--note=a b'` "
+        r"at commit [0-9a-f]{7,}(\+changes)? \(\d{4}-\d\d-\d\d\)\.", stamp)
+
+
+def test_a_sweep_folds_into_one_table(tmp_path):
+    for setting, seed, accuracy in (("bs32", 0, 0.8296), ("bs32", 1, 0.828),
+                                    ("lr0.05", 0, 0.819)):
+        folder = tmp_path / setting
+        folder.mkdir(exist_ok=True)
+        (folder / f"tfprune_macs0.5_s{seed}.json").write_text(json.dumps({
+            "method": "tfprune", "target": 0.5, "metric": "macs",
+            "seed": seed, "epochs": 5, "val_accuracy_float": accuracy,
+            "val_accuracy_int8_litert": accuracy, "distillation": None,
+            "command": f"python benchmarks/accuracy.py --seed={seed}"}))
+    _run("collect_sweeps.py", f"--sweep_dir={tmp_path}", cwd=tmp_path)
+    lines = (tmp_path / "sweeps.md").read_text().splitlines()
+    assert lines[0].startswith("Made by `python benchmarks/collect_sweeps.py")
+    rows = [line for line in lines if line.startswith("| bs32")
+            or line.startswith("| lr0.05")]
+    assert [row.split(" | ")[5] for row in rows] == [
+        "82.96%", "82.80%", "81.90%"]
+    assert "-50.0% macs" in rows[0] and "--seed=1" in rows[1]

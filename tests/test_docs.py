@@ -123,6 +123,7 @@ def page_runs(tmp_path_factory):
 
 
 @pytest.mark.parametrize("page", RUNNABLE)
+@pytest.mark.slow
 def test_python_blocks_run(page, page_runs):
     process, log = page_runs[page]
     process.wait(timeout=900)
@@ -145,7 +146,8 @@ def test_mkdocs_site_builds_strict(tmp_path):
 def test_api_reference_lists_every_public_name():
     entries = re.findall(r"^::: tfprune\.(\w+)\s*$", _read("docs/api.md"), re.M)
     assert len(entries) == len(set(entries))
-    assert sorted(entries) == sorted(tfprune.__all__)
+    harness = {"pipeline", "data"}  # subpackages, documented whole
+    assert sorted(set(entries) - harness) == sorted(tfprune.__all__)
 
 
 def test_nav_lists_every_page():

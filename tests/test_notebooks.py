@@ -12,6 +12,8 @@ import pytest
 
 from conftest import REPO
 
+pytestmark = pytest.mark.slow  # trains in subprocesses
+
 NOTEBOOKS = sorted(
     f for f in os.listdir(os.path.join(REPO, "colab")) if f.endswith(".ipynb"))
 

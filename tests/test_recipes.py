@@ -6,12 +6,15 @@ import subprocess
 import sys
 
 import keras
+import numpy as np
+import pytest
 
 import tfprune
-import numpy as np
 
 from conftest import REPO
 from helpers_data import write_image_folder
+
+pytestmark = pytest.mark.slow  # trains in subprocesses
 
 
 def _run(args, tmp_path):
