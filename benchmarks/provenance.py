@@ -2,8 +2,8 @@
 made it, at which commit of tfprune.
 
 >>> import provenance
->>> print(provenance.stamp())
-Made by `python benchmarks/zoo.py --models=VGG16` at commit 599b5d3 (2026-12-07).
+>>> print(provenance.stamp())   # in benchmarks/zoo.py --models=VGG16
+Made by `python benchmarks/zoo.py --models=VGG16` at commit 599b5d3 (...).
 """
 
 import datetime

@@ -93,7 +93,8 @@ def timed_run(method, seed, extra):
 def main(argv):
     extra = argv[1:]  # after "--": flags for the harness, both runs
     os.makedirs(FLAGS.results_dir, exist_ok=True)
-    lines = [provenance.stamp(), "", f"tfprune ({FLAGS.metric} -{FLAGS.target:.0%}) against unpruned, "
+    lines = [provenance.stamp(), "",
+             f"tfprune ({FLAGS.metric} -{FLAGS.target:.0%}) against unpruned, "
              f"{FLAGS.epochs} epochs, "
              + (f"from {FLAGS.init_from}" if FLAGS.init_from else
                 "from scratch") + ", back to back, benchmarks/accuracy.py "

@@ -93,8 +93,8 @@ def main():
         optimizer = keras.optimizers.SGD(0.05, momentum=0.9)
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         gated.compile(optimizer, loss)
-    target = tfprune.TargetRatio(RATIO,
-                                 schedule=tfprune.PruningSchedule(update_every=2))
+    target = tfprune.TargetRatio(
+        RATIO, schedule=tfprune.PruningSchedule(update_every=2))
     if MODE == "multiworker":
         # Keras 3.15's `fit` cannot start under MultiWorkerMirroredStrategy
         # on CPU (its symbolic build reduces the tuple of per-replica input

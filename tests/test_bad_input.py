@@ -130,16 +130,16 @@ CASES = {
         r"Unknown metric. Expected one of \('params', 'macs', 'channels', "
         r"'flash', 'arena'\)"),
     "unknown importance": (
-        lambda: tfprune.TargetRatio(0.5,
-                                    ranking=tfprune.Ranking(importance="taylor")), ValueError,
+        lambda: tfprune.TargetRatio(
+            0.5, ranking=tfprune.Ranking(importance="taylor")), ValueError,
         "Unknown importance.*Received: importance='taylor'"),
     "warm-up and ramp longer than training": (
-        lambda: tfprune.TargetRatio(0.5,
-                                    schedule=tfprune.PruningSchedule(warmup=0.5, ramp=0.6)), ValueError,
+        lambda: tfprune.TargetRatio(0.5, schedule=tfprune.PruningSchedule(
+            warmup=0.5, ramp=0.6)), ValueError,
         r"`warmup \+ ramp` must be at most 1"),
     "update_every of zero": (
-        lambda: tfprune.TargetRatio(0.5,
-                                    schedule=tfprune.PruningSchedule(update_every=0)), ValueError,
+        lambda: tfprune.TargetRatio(0.5, schedule=tfprune.PruningSchedule(
+            update_every=0)), ValueError,
         "`update_every` must be a positive integer. Received: "
         "update_every=0"),
     "a ratio no layout reaches": (
@@ -246,7 +246,8 @@ CASES = {
         lambda: tfprune.export(_model(), "unused"), ValueError,
         "`representative` data is needed"),
     "an arena budget of zero bytes": (
-        lambda: tfprune.TargetRatio(device=tfprune.DeviceBudget(arena_bytes=0)), ValueError,
+        lambda: tfprune.TargetRatio(
+            device=tfprune.DeviceBudget(arena_bytes=0)), ValueError,
         r"`arena_bytes` is a budget .* Received: arena_bytes=0"),
     "a flash budget given as text": (
         lambda: tfprune.prune_now(tfprune.gate(_model()), flash_bytes="64k"),

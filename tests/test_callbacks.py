@@ -61,8 +61,8 @@ def test_warmup_ramp_hold_phases():
     x, y = _data(100, (8, 8, 1))
     # 10 epochs x 5 steps: warm-up 10 steps, ramp 25 steps, hold 15 steps.
     gated.fit(x, y, epochs=10, batch_size=20, verbose=0, callbacks=[
-        tfprune.TargetRatio(0.8,
-                            schedule=tfprune.PruningSchedule(warmup=0.2, ramp=0.5, update_every=1)),
+        tfprune.TargetRatio(0.8, schedule=tfprune.PruningSchedule(
+            warmup=0.2, ramp=0.5, update_every=1)),
         recorder])
     ratios = np.array(recorder.ratios)
     assert (ratios[:10] == 0).all()
@@ -74,8 +74,8 @@ def test_warmup_ramp_hold_phases():
 
 
 def test_schedule_curve():
-    cb = tfprune.TargetRatio(0.9,
-                             schedule=tfprune.PruningSchedule(warmup=0.1, ramp=0.5))
+    cb = tfprune.TargetRatio(
+        0.9, schedule=tfprune.PruningSchedule(warmup=0.1, ramp=0.5))
     assert cb.ratio_at(0.05) == 0
     assert cb.ratio_at(0.35) == pytest.approx(0.9 * (1 - 0.5 ** 3))
     assert cb.ratio_at(0.6) == 0.9 and cb.ratio_at(1.0) == 0.9
@@ -113,8 +113,9 @@ def test_scores_learn_from_training_and_rank_the_channels():
     gated = _compiled(tfprune.gate(model))
     x, y = _data(64, (8, 8, 1))
     gated.fit(x, y, epochs=3, batch_size=16, verbose=0,
-              callbacks=[tfprune.TargetRatio(0.5, schedule=tfprune.PruningSchedule(
-                  warmup=0.1, ramp=0.9, update_every=2))])
+              callbacks=[tfprune.TargetRatio(
+                  0.5, schedule=tfprune.PruningSchedule(
+                      warmup=0.1, ramp=0.9, update_every=2))])
     # The ramp lasts to the end: the last update chose from these scores.
     for name in ("conv1_gate", "conv2_gate", "fc_gate"):
         gate = gated.get_layer(name)
@@ -141,9 +142,10 @@ def test_hold_updates_keep_rechoosing_channels_at_the_target():
     recorder = RecordMasks("conv2_gate")
     x, y = _data(96, (8, 8, 1))
     gated.fit(x, y, epochs=4, batch_size=16, verbose=0, callbacks=[
-        tfprune.TargetRatio(0.6,
-                            schedule=tfprune.PruningSchedule(warmup=0, ramp=0, update_every=2, hold_updates=True),
-                            ranking=tfprune.Ranking(cost_aware=False)),
+        tfprune.TargetRatio(
+            0.6, schedule=tfprune.PruningSchedule(
+                warmup=0, ramp=0, update_every=2, hold_updates=True),
+            ranking=tfprune.Ranking(cost_aware=False)),
         recorder])
     changes = sum((a != b).any() for a, b in zip(recorder.masks,
                                                  recorder.masks[1:]))
@@ -159,10 +161,9 @@ def test_batchnorm_statistics_are_reestimated_after_mask_changes():
     one_batch = tf.data.Dataset.from_tensor_slices((x[:32], y[:32])).batch(32)
     gated.fit(x, y, epochs=2, batch_size=16, verbose=0,
               validation_data=(x, y), callbacks=[
-                  tfprune.TargetRatio(0.7,
-                                      calibration_data=one_batch,
-                                      calibration_steps=3,
-                                      schedule=tfprune.PruningSchedule(warmup=0, ramp=0.5))])
+                  tfprune.TargetRatio(
+                      0.7, calibration_data=one_batch, calibration_steps=3,
+                      schedule=tfprune.PruningSchedule(warmup=0, ramp=0.5))])
     # The last masks were set at the start of the hold; the statistics are
     # those of the calibration batch through the masked network.
     bn = gated.get_layer("bn2")
@@ -208,8 +209,8 @@ def test_backup_and_restore_resumes_the_schedule(tmp_path):
     gated = _compiled(tfprune.gate(model))
     x, y = _data(80, (8, 8, 1))
     backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
-    target = tfprune.TargetRatio(0.8,
-                                 schedule=tfprune.PruningSchedule(warmup=0.1, ramp=0.5))
+    target = tfprune.TargetRatio(
+        0.8, schedule=tfprune.PruningSchedule(warmup=0.1, ramp=0.5))
     with pytest.raises(RuntimeError, match="interrupted"):
         gated.fit(x, y, epochs=6, batch_size=16, verbose=0,
                   callbacks=[backup, target, StopAt(2)])
@@ -261,8 +262,7 @@ def test_prune_now_validates_ratio_and_metric():
 
 
 def test_get_config():
-    cb = tfprune.TargetRatio(0.9,
-                             metric="macs",
+    cb = tfprune.TargetRatio(0.9, metric="macs",
                              ranking=tfprune.Ranking(round_to=4))
     config = cb.get_config()
     assert config["ratio"] == 0.9 and config["ranking"]["round_to"] == 4

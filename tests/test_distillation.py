@@ -48,8 +48,8 @@ def test_the_teacher_is_the_student_at_the_snapshot_epoch():
         x, y, epochs=4, batch_size=16, verbose=0, validation_data=(x, y),
         callbacks=[
             tfprune.SnapshotTeacher(epoch=2), record,
-            tfprune.TargetRatio(0.5,
-                                schedule=tfprune.PruningSchedule(warmup=0.5, ramp=0.25))]).history
+            tfprune.TargetRatio(0.5, schedule=tfprune.PruningSchedule(
+                warmup=0.5, ramp=0.25))]).history
     for taught, recorded in zip(distiller.teacher.get_weights(),
                                 record.weights):
         np.testing.assert_array_equal(taught, recorded)

@@ -124,9 +124,9 @@ def test_one_shot_target_ratio_measures_saliency_first(trained):
     gated = tfprune.gate(trained)
     gated.compile(keras.optimizers.SGD(0.01), CE)
     train, _ = _datasets()
-    prune = tfprune.TargetRatio(0.7,
-                                calibration_data=train,
-                                schedule=tfprune.PruningSchedule(warmup=0, ramp=0))
+    prune = tfprune.TargetRatio(
+        0.7, calibration_data=train,
+        schedule=tfprune.PruningSchedule(warmup=0, ramp=0))
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message=".*rank as ties")
         gated.fit(train, epochs=1, verbose=0, callbacks=[prune])
@@ -186,9 +186,9 @@ def test_several_ratios_at_once_are_all_met(trained):
     gated.compile(keras.optimizers.SGD(0.01), CE)
     train, _ = _datasets()
     target = {"params": 0.8, "macs": 0.6}
-    prune = tfprune.TargetRatio(target,
-                                calibration_data=train,
-                                schedule=tfprune.PruningSchedule(warmup=0, ramp=0.5))
+    prune = tfprune.TargetRatio(
+        target, calibration_data=train,
+        schedule=tfprune.PruningSchedule(warmup=0, ramp=0.5))
     history = gated.fit(train, epochs=2, verbose=0, callbacks=[prune])
     assert "pruned_budget" in history.history
     assert prune.get_config()["ratio"] == target

@@ -55,7 +55,8 @@ def test_prune_now_fits_a_flash_budget_tightly():
 def test_target_ratio_with_a_flash_budget():
     gated = gated_resnet()
     budget = 20_000
-    callback = tfprune.TargetRatio(device=tfprune.DeviceBudget(flash_bytes=budget))
+    callback = tfprune.TargetRatio(
+        device=tfprune.DeviceBudget(flash_bytes=budget))
     history = fit_with(gated, callback)
     assert "pruned_flash" in history
     assert flash.measured_bytes(tfprune.shrink(gated)) <= budget

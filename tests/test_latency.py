@@ -121,7 +121,8 @@ def test_target_ratio_with_a_latency_budget():
     table = tfprune.LatencyTable(ms_per_mmac=2.0, ms_fixed=0.1)
     full = table.predict(tfprune.measure(gated)["macs"])
     history = fit_with(gated, tfprune.TargetRatio(
-        device=tfprune.DeviceBudget(latency_ms=0.4 * full, latency_table=table)), examples=32)
+        device=tfprune.DeviceBudget(latency_ms=0.4 * full,
+                                    latency_table=table)), examples=32)
     assert "pruned_latency" in history
     assert table.predict(tfprune.measure(gated)["macs"]) <= 0.4 * full
 

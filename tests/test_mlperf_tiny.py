@@ -243,11 +243,10 @@ def test_the_flow_on_synthetic_data(task, tmp_path):
     gated = tfprune.gate(model)
     gated.compile(keras.optimizers.SGD(1e-3), loss)
     history = gated.fit(x, y, epochs=2, batch_size=8, verbose=0, callbacks=[
-        tfprune.TargetRatio(0.5,
-                            metric="flash",
-                            calibration_data=x,
-                            calibration_steps=2,
-                            schedule=tfprune.PruningSchedule(warmup=0.25, ramp=0.5, update_every=1))])
+        tfprune.TargetRatio(
+            0.5, metric="flash", calibration_data=x, calibration_steps=2,
+            schedule=tfprune.PruningSchedule(warmup=0.25, ramp=0.5,
+                                             update_every=1))])
     # Half the bytes the flash model predicts (tfprune/device/flash.py).
     assert history.history["pruned_flash"][-1] == pytest.approx(0.5,
                                                                 abs=0.005)

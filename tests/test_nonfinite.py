@@ -47,8 +47,8 @@ def test_nan_loss_stops_fit_before_any_mask_is_computed_from_it():
                              r"removed\)"):
         gated.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False,
                   callbacks=[tfprune.TargetRatio(
-                      0.5,
-                      schedule=tfprune.PruningSchedule(warmup=0, update_every=1)), seen])
+                      0.5, schedule=tfprune.PruningSchedule(
+                          warmup=0, update_every=1)), seen])
     assert not all(m.all() for m in seen.masks)  # the ramp had begun
     for old, new in zip(seen.masks, _masks(gated)):
         np.testing.assert_array_equal(old, new)

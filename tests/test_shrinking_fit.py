@@ -46,8 +46,8 @@ def _gated(seed=0):
 
 
 def _prune():
-    return tfprune.TargetRatio(0.9,
-                               schedule=tfprune.PruningSchedule(warmup=0.125, ramp=0.5, update_every=4))
+    return tfprune.TargetRatio(0.9, schedule=tfprune.PruningSchedule(
+        warmup=0.125, ramp=0.5, update_every=4))
 
 
 class Recorder(keras.callbacks.Callback):

@@ -210,7 +210,8 @@ class TargetRatio(keras.callbacks.Callback):
         return cls(ratio, calibration_data=calibration_data, **kwargs)
 
     def ratio_at(self, progress):
-        """The removed fraction scheduled at `progress` (0 to 1) of training."""
+        """The removed fraction scheduled at `progress` (0 to 1) of
+        training."""
         return self.ratio * self.schedule(progress)
 
     def _gated(self):
