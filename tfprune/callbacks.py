@@ -8,13 +8,12 @@ import tensorflow as tf
 
 from tfprune import batchnorm
 from tfprune import data as data_lib
-from tfprune import options as options_lib
 from tfprune import progress, pruning
 from tfprune import saliency
 from tfprune.device import budgets
 from tfprune.device.budgets import check_metric
 from tfprune.options import (TRAINED_MODEL_RAMP, DeviceBudget,
-                             PruningSchedule, Ranking)
+                             PruningSchedule, Ranking, group_keywords)
 from tfprune.validation import check_positive_int
 
 
@@ -39,7 +38,7 @@ def _options_from_old_keywords(old, given):
     "device": ...}`), with those built from the flat keyword arguments of
     tfprune 0.1 (each warned of); a keyword no option takes is a
     TypeError."""
-    moved, unknown = options_lib.group_keywords(old)
+    moved, unknown = group_keywords(old)
     if unknown:
         raise TypeError(
             f"TargetRatio got unexpected keyword arguments {sorted(unknown)}."
@@ -200,13 +199,12 @@ class TargetRatio(keras.callbacks.Callback):
                 "labelled training data, to measure the channels' saliency "
                 "before the first cut and re-estimate BatchNormalization "
                 "statistics after each.")
-        old, _ = options_lib.group_keywords(
-            {k: v for k, v in kwargs.items() if k not in ("schedule",)})
-        if kwargs.get("schedule") is None and "schedule" in old:
-            # The old keywords: the same defaults for those not given.
-            kwargs = {"warmup": 0.0, "ramp": TRAINED_MODEL_RAMP, **kwargs}
-        elif kwargs.get("schedule") is None:
-            kwargs["schedule"] = PruningSchedule.for_trained_model()
+        if kwargs.get("schedule") is None:
+            if set(kwargs) & set(PruningSchedule().get_config()):
+                # Old flat keywords: the same defaults for those not given.
+                kwargs = {"warmup": 0.0, "ramp": TRAINED_MODEL_RAMP, **kwargs}
+            else:
+                kwargs["schedule"] = PruningSchedule.for_trained_model()
         return cls(ratio, calibration_data=calibration_data, **kwargs)
 
     def ratio_at(self, progress):

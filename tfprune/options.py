@@ -28,7 +28,19 @@ def _check_flag(name, value):
                          f"Received: {name}={value!r}")
 
 
-class PruningSchedule:
+class _Option:
+    """What the option classes share: `from_config` and a `repr` of their
+    config."""
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __repr__(self):
+        return f"{type(self).__name__}({_arguments(self.get_config())})"
+
+
+class PruningSchedule(_Option):
     """When channels are cut: a warm-up with all channels open, a cubic
     ramp of the removed fraction (Zhu & Gupta, 2017), then a hold at the
     target. Fractions are of the `fit` the callback is given.
@@ -93,15 +105,8 @@ class PruningSchedule:
                 "update_every": self.update_every,
                 "hold_updates": self.hold_updates}
 
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
-    def __repr__(self):
-        return f"PruningSchedule({_arguments(self.get_config())})"
-
-
-class Ranking:
+class Ranking(_Option):
     """How channels are chosen: the importance that ranks them and what
     the chosen widths must be.
 
@@ -151,15 +156,8 @@ class Ranking:
                 "cost_aware": self.cost_aware, "round_to": self.round_to,
                 "min_channels": self.min_channels, "seed": self.seed}
 
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
-    def __repr__(self):
-        return f"Ranking({_arguments(self.get_config())})"
-
-
-class DeviceBudget:
+class DeviceBudget(_Option):
     """Limits of the device the pruned int8 model must fit; any that are
     given are met at once.
 
@@ -215,10 +213,6 @@ class DeviceBudget:
                 "latency_ms": self.latency_ms,
                 "latency_table": None if table is None else
                 table.get_config()}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
     def __repr__(self):
         return f"DeviceBudget({_arguments(self.limits())})"
