@@ -17,7 +17,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def commit():
     """The short hash of tfprune's checked-out commit, with `+changes` when
-    the code differs from it (results/ aside: collectors rewrite it);
+    the code (library, recipes, benchmark scripts) differs from it;
     `unknown` outside a git checkout."""
     def git(*args):
         return subprocess.run(["git", *args], cwd=REPO, capture_output=True,
@@ -25,7 +25,8 @@ def commit():
     try:
         head = git("rev-parse", "--short", "HEAD")
         dirty = git("status", "--porcelain", "--untracked-files=no", "--",
-                    ".", ":!benchmarks/results")
+                    "tfprune", "recipes", "benchmarks", "setup.py",
+                    ":!benchmarks/results", ":!benchmarks/README.md")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return (head + ("+changes" if dirty else "")) if head else "unknown"
