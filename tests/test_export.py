@@ -13,6 +13,7 @@ from keras import layers
 import tfprune
 from conftest import REPO, collapsed_model, train_digits
 from tfprune import deploy as export_lib
+from tfprune import progress
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +104,7 @@ def test_export_to_a_device_says_how_it_fits(trained, tmp_path, capsys,
     assert capsys.readouterr().out == ""
     # (The converter resets absl's verbosity, so the call is recorded.)
     logged = []
-    monkeypatch.setattr(export_lib.logging, "info",
+    monkeypatch.setattr(progress.logging, "info",
                         lambda message, *_, **__: logged.append(message))
     keras.config.disable_interactive_logging()
     try:
