@@ -12,6 +12,8 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["tfprune", "tfprune.*"]),
+    # The firmware project's Makefile, main.cc and board_timer.h.
+    package_data={"tfprune.firmware": ["templates/*"]},
     python_requires=">=3.10,<3.13",
     install_requires=[
         "tensorflow-cpu>=2.21,<2.22; platform_machine=='x86_64'",

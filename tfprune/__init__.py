@@ -10,7 +10,7 @@ Examples:
     >>> tflite_bytes = tfprune.to_tflite(small, representative=x_val)
 """
 
-from tfprune import models
+from tfprune import firmware, models
 from tfprune.callbacks import TargetRatio
 from tfprune.convert import TFLMError, evaluate_tflite, to_tflite
 from tfprune.cost import measure
@@ -40,7 +40,8 @@ __all__ = [
     "EpochShuffle", "ExportError", "GraphError", "LatencyTable", "LayerRule",
     "PruningSchedule", "Ranking", "RewoundCosine",
     "SnapshotTeacher", "TFLMError", "TargetRatio", "coverage",
-    "distillation_loss", "evaluate_tflite", "export", "fit", "gate",
+    "distillation_loss", "evaluate_tflite", "export", "firmware", "fit",
+    "gate",
     "gather_saliency", "get_device", "measure", "models",
     "profile_latency", "prune_now", "register_device", "register_rule",
     "shrink", "to_tflite",

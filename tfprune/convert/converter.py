@@ -5,6 +5,7 @@ The converter sits behind `to_tflite` alone, so that moving from
 """
 
 import tempfile
+import warnings
 
 import keras
 import tensorflow as tf
@@ -13,6 +14,8 @@ from tfprune import data as data_lib
 from tfprune import precision
 from tfprune.convert.flatbuffer import strip_tensor_names
 from tfprune.convert.input_scaling import fold_input_scaling
+from tfprune.convert.quantization import (degenerate_message,
+                                          degenerate_tensors)
 from tfprune.gates import ChannelGate
 from tfprune.validation import check_finite_weights, check_positive_int
 
@@ -90,6 +93,10 @@ def to_tflite(model, representative, target="mcu", num_samples=200,
         converter.inference_output_type = tf.int8
         _set_dense_quantization(converter, dense_quantization)
         tflite_bytes = converter.convert()
+    degenerate = degenerate_tensors(tflite_bytes)
+    if degenerate:  # named here, before MCU files drop the names
+        warnings.warn(f"tfprune.to_tflite: model '{model.name}': "
+                      + degenerate_message(degenerate), stacklevel=2)
     return strip_tensor_names(tflite_bytes) if target == "mcu" \
         else tflite_bytes
 

@@ -97,8 +97,23 @@ def _dequantize(q, details):
     return (q.astype(np.float32) - zero_point) * scale
 
 
+def quantize_inputs(tflite_bytes, inputs):
+    """Float `inputs` (a batch) as the int8 model takes them: quantized with
+    its input scale and zero point, as an application on the device does.
+
+    >>> q = tfprune.convert.quantize_inputs(tflite_bytes, x[:4])
+    >>> q.dtype
+    dtype('int8')
+    """
+    from ai_edge_litert.interpreter import Interpreter
+
+    check_tflite(tflite_bytes)
+    details = Interpreter(model_content=tflite_bytes).get_input_details()[0]
+    return _quantize(inputs, details)
+
+
 def run_tflite(tflite_bytes, inputs, runtime="litert", num_threads=1,
-               arena_size=None, model_name=None):
+               arena_size=None, model_name=None, int8_outputs=False):
     """Runs an int8 model on float inputs one example at a time.
 
     Inputs are quantized with the model's input scale and zero point and
@@ -114,9 +129,11 @@ def run_tflite(tflite_bytes, inputs, runtime="litert", num_threads=1,
             `tflm_arena_bytes` has seen the model run in as little, it is
             tried in a child process first (see `check_tflm_arena`).
         model_name: the model's name, for error messages.
+        int8_outputs: return the raw int8 outputs instead of dequantizing
+            them (to compare runtimes bit for bit).
 
     Returns:
-        A float32 array of outputs, one row per example.
+        A float32 (or int8) array of outputs, one row per example.
 
     Raises:
         TFLMError: `runtime="tflm"` and the model does not run in TFLite
@@ -138,7 +155,9 @@ def run_tflite(tflite_bytes, inputs, runtime="litert", num_threads=1,
     outputs = []
     for x in inputs:
         q = _quantize(np.asarray(x)[None], interpreter.input)
-        outputs.append(_dequantize(interpreter(q), interpreter.output)[0])
+        y = interpreter(q)
+        outputs.append(y[0] if int8_outputs else
+                       _dequantize(y, interpreter.output)[0])
     return np.stack(outputs)
 
 

@@ -10,6 +10,8 @@ import sys
 import tempfile
 
 from tfprune.convert.flatbuffer import check_tflite
+from tfprune.convert.quantization import (degenerate_message,
+                                          degenerate_tensors)
 from tfprune.validation import check_positive_int
 
 
@@ -137,6 +139,7 @@ class _ArenaProbe:
             why = answer.split(" ", 1)[-1].strip()
         else:  # the child died
             code = self._child.wait()
+            self._close_pipes()
             self._child = None
             self.crashes += 1
             try:
@@ -147,6 +150,13 @@ class _ArenaProbe:
             why = f"the TFLite Micro interpreter crashed ({cause})"
         return False, f"{why}; TFLite Micro logged: {log}" if log else why
 
+    def _close_pipes(self):
+        for pipe in (self._child.stdin, self._child.stdout):
+            try:
+                pipe.close()
+            except OSError:  # a broken pipe: already gone
+                pass
+
     def close(self):
         if self._child is not None:
             try:
@@ -155,6 +165,7 @@ class _ArenaProbe:
             except (OSError, subprocess.TimeoutExpired):
                 self._child.kill()
                 self._child.wait()
+            self._close_pipes()
             self._child = None
         self._log.close()
         shutil.rmtree(self._dir, ignore_errors=True)
@@ -183,6 +194,22 @@ def check_tflm_arena(tflite_bytes, arena_size, model_name=None):
             "arena: tfprune.convert.tflm_arena_bytes(tflite_bytes) measures "
             "the smallest that runs.")
     _remember(digest, arena_size)
+
+
+def _why_it_does_not_run(tflite_bytes, model_name, upper, why, crashed):
+    """The TFLMError message for a model that fails at the largest arena:
+    a degenerate quantization first (TFLite Micro aborts on it), then
+    operators or memory."""
+    degenerate = degenerate_tensors(tflite_bytes)
+    if crashed and degenerate:
+        return (f"{_label(model_name)} crashes TFLite Micro ({why}) because "
+                f"its quantization degenerated: "
+                f"{degenerate_message(degenerate)}")
+    return (f"{_label(model_name)} does not run in TFLite Micro even with a "
+            f"{upper:,}-byte tensor arena ({why}). Check that it uses only "
+            "operators TFLite Micro has "
+            "(tfprune.convert.model_ops(tflite_bytes)), or pass a larger "
+            "`upper` if it needs more memory.")
 
 
 def tflm_arena_bytes(tflite_bytes, upper=64 * 1024 * 1024, granularity=16,
@@ -222,12 +249,8 @@ def tflm_arena_bytes(tflite_bytes, upper=64 * 1024 * 1024, granularity=16,
     with _ArenaProbe(tflite_bytes) as probe:
         ok, why = probe.runs(upper)
         if not ok:
-            raise TFLMError(
-                f"{_label(model_name)} does not run in TFLite Micro even "
-                f"with a {upper:,}-byte tensor arena ({why}). Check that it "
-                "uses only operators TFLite Micro has "
-                "(tfprune.convert.model_ops(tflite_bytes)), or pass a larger "
-                "`upper` if it needs more memory.")
+            raise TFLMError(_why_it_does_not_run(tflite_bytes, model_name,
+                                                 upper, why, probe.crashes))
         low, high = 0, upper // granularity
         while high - low > 1:
             middle = (low + high) // 2
