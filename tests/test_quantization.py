@@ -78,3 +78,16 @@ def test_export_leaves_no_open_file(tmp_path):
     leaked = [str(w.message) for w in caught
               if issubclass(w.category, ResourceWarning)]
     assert not leaked, leaked
+
+
+def test_a_tflite_micro_crash_names_the_degenerate_tensor(dead_logits):
+    model, x = dead_logits
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tflite = tfprune.to_tflite(model, x)
+    with pytest.raises(tfprune.TFLMError) as error:
+        convert.tflm_arena_bytes(tflite, model_name=model.name)
+    message = str(error.value)
+    assert "crashes TFLite Micro" in message
+    assert "quantization degenerated" in message and "SOFTMAX" in message
+    assert "operators TFLite Micro has" not in message

@@ -49,7 +49,8 @@ class ExportError(ValueError):
 
 
 def _check_quantization(tflite, model_name):
-    degenerate = convert.degenerate_tensors(tflite)
+    degenerate = [t for t in convert.degenerate_tensors(tflite)
+                  if t.aborts_tflm]
     if degenerate:
         raise ExportError(
             f"Model '{model_name}' cannot run in TFLite Micro (it aborts on "
