@@ -86,19 +86,16 @@ def _run(project, kernels, inputs):
 
 def _project(tflite, directory, int8_kernels=True):
     """A firmware project for a `.tflite` made elsewhere."""
-    import numpy as np
-
     from tfprune import convert, firmware
 
-    arena = convert.tflm_arena_bytes(tflite)
+    arena = int(convert.tflm_arena_bytes(tflite) * 1.1) // 16 * 16 + 16
     ops = convert.model_ops(tflite)
     os.makedirs(directory, exist_ok=True)
-    firmware.write_project(directory, tflite, ops, int(arena * 1.1) // 16
-                           * 16 + 16, 0.1, sample=np.zeros(1, np.int8))
+    firmware.write_project(directory, tflite, ops, arena, 0.1,
+                           sample=_random_inputs(tflite, 1)[0])
     if not int8_kernels:
         with open(os.path.join(directory, "op_resolver.h"), "w") as f:
-            f.write(firmware.op_resolver_header(ops, int(arena * 1.1) // 16
-                                                * 16 + 16, 0.1,
+            f.write(firmware.op_resolver_header(ops, arena, 0.1,
                                                 int8_kernels=False))
     return directory
 

@@ -13,6 +13,7 @@ from keras import layers
 import tfprune
 from conftest import REPO, collapsed_model, train_digits
 from tfprune import deploy as export_lib
+from tfprune import firmware
 from tfprune import progress
 
 
@@ -35,8 +36,9 @@ def mcu_export(trained, tmp_path_factory):
 def test_mcu_files_and_report(mcu_export):
     out, report = mcu_export
     assert sorted(os.listdir(out)) == [
-        "deploy_report.json", "labels.txt", "model.tflite", "model_data.cc",
-        "model_data.h", "op_resolver.h"]
+        "Makefile", "board_timer.h", "deploy_report.json", "labels.txt",
+        "main.cc", "model.tflite", "model_data.cc", "model_data.h",
+        "op_resolver.h", "sample_input.cc", "sample_input.h"]
     assert json.load(open(out / "deploy_report.json")) == report
     assert report["tflite_bytes"] == os.path.getsize(out / "model.tflite")
     assert report["arena_bytes"] >= report["arena_bytes_measured"] * 1.1
@@ -54,7 +56,7 @@ def test_c_array_compiles_and_holds_the_model(mcu_export, tmp_path):
                     str(tmp_path / "model_data.o")], check=True)
     source = (out / "model_data.cc").read_text()
     assert "alignas(16)" in source
-    assert export_lib.parse_c_array(source) == (out / "model.tflite").read_bytes()
+    assert firmware.parse_c_array(source) == (out / "model.tflite").read_bytes()
 
 
 def test_resolver_registers_exactly_the_model_ops(mcu_export):
@@ -65,15 +67,19 @@ def test_resolver_registers_exactly_the_model_ops(mcu_export):
     registered = [line.split("// ")[1] for line in header.splitlines()
                   if "resolver.Add" in line]
     assert registered == report["ops"]
-    assert "resolver.AddConv2D();" in header
-    assert "resolver.AddFullyConnected();" in header
+    # int8-only kernels where TFLite Micro has them, the general ones else.
+    assert "resolver.AddConv2D(tflite::Register_CONV_2D_INT8());" in header
+    assert '#include "tensorflow/lite/micro/kernels/conv.h"' in header
+    assert "resolver.AddFullyConnected(" \
+        "tflite::Register_FULLY_CONNECTED_INT8());" in header
+    assert "resolver.AddReshape();" in header
 
 
 def test_tflm_runs_from_the_c_array_with_the_reported_arena(mcu_export):
     from tflite_micro.python.tflite_micro import runtime
 
     out, report = mcu_export
-    model_bytes = export_lib.parse_c_array((out / "model_data.cc").read_text())
+    model_bytes = firmware.parse_c_array((out / "model_data.cc").read_text())
     for arena in (report["arena_bytes"], report["arena_bytes_measured"]):
         interpreter = runtime.Interpreter.from_bytes(model_bytes,
                                                      arena_size=arena)

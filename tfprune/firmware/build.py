@@ -1,7 +1,7 @@
 """Building a firmware project and running it: on the host, or on a
 Cortex-M core emulated by QEMU's MPS2 boards.
 
->>> elf = build("fw", core="cortex-m4", tflm_root="../shared/tflm")
+>>> elf = build("fw", core="cortex-m4", tflm_root="/opt/tflm")
 >>> result = run(elf, "cortex-m4", int8_inputs)
 >>> result.outputs.shape, result.ticks[:1]
 ((4, 10), [744485])
