@@ -200,7 +200,8 @@ def table(factor, tmp):
     full = {}
     for task, label, model in networks():
         x = _inputs(model)
-        project = os.path.join(tmp, f"{task}_{label.replace(' ', '_')}")
+        project = os.path.join(tmp, task + "_" + "".join(
+            c if c.isalnum() else "_" for c in label))
         tfprune.export(model, project, target="mcu", representative=x)
         with open(os.path.join(project, "model.tflite"), "rb") as f:
             tflite = f.read()
