@@ -115,3 +115,15 @@ def test_for_trained_model_keeps_its_schedule_with_old_keywords():
     assert callback.schedule.get_config() == {
         "warmup": 0.0, "ramp": 0.5, "update_every": 3,
         "hold_updates": False}
+
+
+def test_old_keywords_left_at_their_none_default_are_not_given():
+    """tfprune 0.1 defaulted these to None: passing None still works, and
+    silently (it asks for nothing)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        callback = tfprune.TargetRatio(0.5, flash_bytes=None,
+                                       latency_table=None, update_every=None)
+    assert callback.device is None
+    assert callback.schedule.get_config() == \
+        tfprune.PruningSchedule().get_config()

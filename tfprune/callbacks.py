@@ -13,7 +13,7 @@ from tfprune import saliency
 from tfprune.device import budgets
 from tfprune.device.budgets import check_metric
 from tfprune.options import (TRAINED_MODEL_RAMP, DeviceBudget,
-                             PruningSchedule, Ranking, group_keywords)
+                             PruningSchedule, Ranking, from_old_keywords)
 from tfprune.validation import check_positive_int
 
 
@@ -31,32 +31,6 @@ def _check_calibration_data(data):
         "`calibration_data` must be training inputs: a batched "
         "tf.data.Dataset, a NumPy array of inputs or a tuple (inputs, "
         f"labels) of arrays. Received: {type(data).__name__}")
-
-
-def _options_from_old_keywords(old, given):
-    """The option objects `given` (`{"schedule": ..., "ranking": ...,
-    "device": ...}`), with those built from the flat keyword arguments of
-    tfprune 0.1 (each warned of); a keyword no option takes is a
-    TypeError."""
-    moved, unknown = group_keywords(old)
-    if unknown:
-        raise TypeError(
-            f"TargetRatio got unexpected keyword arguments {sorted(unknown)}."
-            " It takes ratio, metric, device, schedule, ranking, "
-            "calibration_data, calibration_steps and verbose.")
-    result = dict(given)
-    for argument, option in moved.items():
-        names = [k for k in old if k in option.get_config()]
-        spelled = ", ".join(f"{k}={old[k]!r}" for k in names)
-        new = f"{argument}=tfprune.{type(option).__name__}({spelled})"
-        if given[argument] is not None:
-            raise ValueError(
-                f"TargetRatio got `{argument}` and the old keywords {names} "
-                f"that belong in it: pass {new} alone.")
-        warnings.warn(f"TargetRatio({spelled}) is deprecated: pass {new}.",
-                      DeprecationWarning, stacklevel=3)
-        result[argument] = option
-    return result
 
 
 def _as_option(value, cls, name, default):
@@ -150,8 +124,14 @@ class TargetRatio(keras.callbacks.Callback):
                  schedule=None, ranking=None, calibration_data=None,
                  calibration_steps=20, verbose=0, **old_keywords):
         super().__init__()
-        options = _options_from_old_keywords(old_keywords, {
+        options, unknown = from_old_keywords("TargetRatio", old_keywords, {
             "schedule": schedule, "ranking": ranking, "device": device})
+        if unknown:
+            raise TypeError(
+                f"TargetRatio got unexpected keyword arguments "
+                f"{sorted(unknown)}. It takes ratio, metric, device, "
+                "schedule, ranking, calibration_data, calibration_steps and "
+                "verbose.")
         schedule, ranking, device = (options["schedule"], options["ranking"],
                                      options["device"])
         self.device = _as_option(device, DeviceBudget, "device", None)

@@ -8,6 +8,9 @@ round-trips through `get_config`, like Keras' own learning-rate schedules.
 ...     ranking=tfprune.Ranking(importance="l1", round_to=8))
 """
 
+import inspect
+import warnings
+
 from tfprune.device import budgets
 from tfprune.device.latency import LatencyTable
 from tfprune.importance import check_criterion
@@ -242,9 +245,49 @@ def group_keywords(keywords):
     """
     options, rest = {}, dict(keywords)
     for argument, cls in OPTION_CLASSES.items():
-        fields = cls.__init__.__code__.co_varnames[
-            1:cls.__init__.__code__.co_argcount]
+        fields = inspect.signature(cls).parameters
         taken = {k: rest.pop(k) for k in fields if k in rest}
         if taken:
             options[argument] = cls(**taken)
+    return options, rest
+
+
+# The flat keywords of tfprune 0.1 whose default was None: None there still
+# means "not given".
+_NONE_WAS_DEFAULT = ("update_every", "flash_bytes", "arena_bytes",
+                     "latency_ms", "latency_table")
+
+
+def from_old_keywords(caller, old, given):
+    """The option objects of a call, with the flat keywords of tfprune 0.1.
+
+    Args:
+        caller: the function's name, for the messages.
+        old: the flat keywords the call got (`{"warmup": 0.1, ...}`).
+        given: `{argument: object or None}`: the option objects it got.
+
+    Returns:
+        `(options, rest)`: `given` with an object built for each argument
+        some old keyword belongs to (each warned of with a
+        DeprecationWarning that spells the new call), and the keywords no
+        option takes.
+
+    Raises:
+        ValueError: an old keyword came with the object it belongs in.
+    """
+    old = {k: v for k, v in old.items()
+           if not (v is None and k in _NONE_WAS_DEFAULT)}
+    moved, rest = group_keywords(old)
+    options = dict(given)
+    for argument, option in moved.items():
+        names = [k for k in old if k in option.get_config()]
+        spelled = ", ".join(f"{k}={old[k]!r}" for k in names)
+        new = f"{argument}=tfprune.{type(option).__name__}({spelled})"
+        if given.get(argument) is not None:
+            raise ValueError(
+                f"{caller} got `{argument}` and the old keywords {names} "
+                f"that belong in it: pass {new} alone.")
+        warnings.warn(f"{caller}({spelled}) is deprecated: pass {new}.",
+                      DeprecationWarning, stacklevel=3)
+        options[argument] = option
     return options, rest

@@ -171,21 +171,15 @@ def steps_per_epoch(train):
     return steps
 
 
-def budget_of(target=0.94, metric="params", flash_bytes=None,
-              arena_bytes=None, latency_ms=None, latency_table=None):
+def budget_of(target=0.94, metric="params", device=None):
     """`TargetRatio` keyword arguments for a budget; `{}` for none.
 
     `target` is a fraction of `metric` to remove (0: no pruning), or a
-    dict `{metric: fraction}` to meet several at once; the device limits
-    replace it (`target` is then ignored).
+    dict `{metric: fraction}` to meet several at once; a
+    `tfprune.DeviceBudget` replaces it (`target` is then ignored).
     """
-    device = {k: v for k, v in (("flash_bytes", flash_bytes),
-                                ("arena_bytes", arena_bytes),
-                                ("latency_ms", latency_ms)) if v}
-    if latency_ms:
-        device["latency_table"] = latency_table
-    if device:
-        return device
+    if device is not None:
+        return {"device": device}
     if isinstance(target, dict):
         return {"ratio": dict(target)}
     return {"ratio": target, "metric": metric} if target > 0 else {}

@@ -5,7 +5,6 @@ import dataclasses
 import json
 import os
 import time
-import warnings
 
 import keras
 import numpy as np
@@ -15,7 +14,7 @@ from tfprune.callbacks import TargetRatio
 from tfprune.cost import measure
 from tfprune.gating import gate
 from tfprune.graph import ChannelGraph
-from tfprune.options import DeviceBudget, group_keywords
+from tfprune.options import from_old_keywords, group_keywords
 from tfprune.files import write_atomically, write_bytes
 from tfprune.pipeline.epochs import EpochTimer, StopAfterEpoch
 from tfprune.pipeline.recipe import Recipe, budget_of, learning_rate_schedule
@@ -56,9 +55,8 @@ class PruneRun:
         self.model, self.train, self.val = model, train, val
         self.out_dir, self.recipe = out_dir, recipe
         self.target, self.metric = target, metric
-        limits = {} if device is None else {
-            **device.limits(), "latency_table": device.latency_table}
-        self.budget = budget = budget_of(target, metric, **limits)
+        self.device = device
+        self.budget = budget = budget_of(target, metric, device)
         self.pruning = bool(budget)
         if budget and recipe.shrink_for_hold and "ratio" not in budget:
             raise ValueError(
@@ -87,10 +85,10 @@ class PruneRun:
             return None
         r = self.recipe
         options, rest = group_keywords({
-            "calibration_data": self.train, **self.budget,
-            "warmup": r.warmup, "ramp": r.ramp, "importance": r.importance,
+            "calibration_data": self.train, "warmup": r.warmup,
+            "ramp": r.ramp, "importance": r.importance,
             **(r.prune_options or {})})
-        return TargetRatio(**options, **rest, verbose=1)
+        return TargetRatio(**self.budget, **options, **rest, verbose=1)
 
     def teacher(self, net):
         """The `distillation.Teacher` of the gated `net` (None without
@@ -264,16 +262,16 @@ class PruneRun:
 
     def report(self, net, small, teacher, history, exported):
         """The run's report (a dict of JSON values)."""
-        r, budget = self.recipe, self.budget
+        r, device = self.recipe, self.device
         before, after = measure(self.model), measure(small)
-        table = budget.get("latency_table")
+        table = device and device.latency_table
         return {
             "model": self.model.name,
             "target": self.target,
             "metric": self.metric,
-            "flash_bytes": budget.get("flash_bytes"),
-            "arena_bytes": budget.get("arena_bytes"),
-            "latency_ms": budget.get("latency_ms"),
+            "flash_bytes": device and device.flash_bytes,
+            "arena_bytes": device and device.arena_bytes,
+            "latency_ms": device and device.latency_ms,
             "latency_table": None if table is None else table.get_config(),
             "importance": r.importance,
             "schedule": {"warmup": r.warmup, "ramp": r.ramp,
@@ -340,7 +338,11 @@ def train_prune_export(model, train, val, out_dir, target=0.94,
     Returns:
         The report, a dict (also written to `report.json`).
     """
-    device = _device_from_old_keywords(settings, device)
+    old = {k: settings.pop(k) for k in ("flash_bytes", "arena_bytes",
+                                        "latency_ms", "latency_table")
+           if k in settings}  # tfprune 0.1's spelling of `device`
+    device = from_old_keywords("train_prune_export", old,
+                               {"device": device})[0]["device"]
     fields = {f.name for f in dataclasses.fields(Recipe)}
     unknown = sorted(set(settings) - fields)
     if unknown:
@@ -350,27 +352,6 @@ def train_prune_export(model, train, val, out_dir, target=0.94,
     recipe = dataclasses.replace(recipe or Recipe(), **settings)
     return PruneRun(model, train, val, out_dir, recipe, target, metric,
                     device).run()
-
-
-def _device_from_old_keywords(settings, device):
-    """`device`, or the `DeviceBudget` of tfprune 0.1's flat keywords
-    (`flash_bytes=`, ...), which are taken out of `settings` with a
-    warning."""
-    old = {k: settings.pop(k) for k in ("flash_bytes", "arena_bytes",
-                                        "latency_ms", "latency_table")
-           if k in settings}
-    if not old:
-        return device
-    spelled = ", ".join(f"{k}={v!r}" for k, v in old.items())
-    if device is not None:
-        raise ValueError(
-            f"train_prune_export got `device` and {sorted(old)}: pass "
-            f"device=tfprune.DeviceBudget({spelled}) alone.")
-    warnings.warn(f"train_prune_export({spelled}) is deprecated: pass "
-                  f"device=tfprune.DeviceBudget({spelled}).",
-                  DeprecationWarning, stacklevel=3)
-    return DeviceBudget(**{k: v for k, v in old.items() if v is not None}) \
-        if any(v is not None for v in old.values()) else None
 
 
 def _json(value):
