@@ -86,17 +86,14 @@ def _run(project, kernels, inputs):
 
 def _project(tflite, directory, int8_kernels=True):
     """A firmware project for a `.tflite` made elsewhere."""
-    from tfprune import convert, firmware
+    from tfprune import convert, deploy, firmware
 
-    arena = int(convert.tflm_arena_bytes(tflite) * 1.1) // 16 * 16 + 16
-    ops = convert.model_ops(tflite)
     os.makedirs(directory, exist_ok=True)
-    firmware.write_project(directory, tflite, ops, arena, 0.1,
-                           sample=_random_inputs(tflite, 1)[0])
-    if not int8_kernels:
-        with open(os.path.join(directory, "op_resolver.h"), "w") as f:
-            f.write(firmware.op_resolver_header(ops, arena, 0.1,
-                                                int8_kernels=False))
+    firmware.write_project(
+        directory, tflite, convert.model_ops(tflite),
+        deploy.reserved_arena(convert.tflm_arena_bytes(tflite)),
+        deploy.ARENA_MARGIN, sample=_random_inputs(tflite, 1)[0],
+        int8_kernels=int8_kernels)
     return directory
 
 

@@ -202,3 +202,27 @@ def test_docs_cpp_blocks_and_the_generated_main_compile(projects, tmp_path):
     for source in sources:
         result = _syntax_check(source, project, root)
         assert result.returncode == 0, (source, result.stderr[-3000:])
+
+
+def test_bad_firmware_arguments_say_what_was_wrong(tmp_path, monkeypatch):
+    with pytest.raises(ValueError, match="Unknown core.*core='cortex-m5'"):
+        firmware.build(str(tmp_path), core="cortex-m5")
+    monkeypatch.delenv(firmware.ENV_ROOT, raising=False)
+    with pytest.raises(firmware.FirmwareError,
+                       match="No TFLite Micro tree.*TFPRUNE_TFLM_ROOT"):
+        firmware.find_tflm_root(None)
+    with pytest.raises(firmware.FirmwareError, match=r"lacks \['cmsis-nn', "
+                       r"'reference', 'cmsis'\]"):
+        firmware.find_tflm_root(str(tmp_path))
+    with pytest.raises(ValueError, match="`sample`"):
+        firmware.write_project(str(tmp_path), b"", [], 1024)
+    with pytest.raises(firmware.FirmwareError, match="No emulator runs "
+                       "cortex-m0plus"):
+        firmware.run("firmware.elf", "cortex-m0plus")
+
+
+def test_bad_kernels_are_named(tmp_path):
+    root = _tflm_root()
+    _needs("cortex-m4", run=False)
+    with pytest.raises(ValueError, match="kernels='fast'"):
+        firmware.build(str(tmp_path), "cortex-m4", root, kernels="fast")

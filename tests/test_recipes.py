@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import tfprune
+from tfprune import pipeline
 
 from conftest import REPO
 from helpers_data import write_image_folder
@@ -63,7 +64,7 @@ def test_cifar10_recipe_on_a_local_tfrecord_folder(tmp_path):
     assert report["val_accuracy_int8_tflm"] is not None
     # From scratch: the recipe's short warm-up and ramp (cheaper run).
     assert (report["schedule"]["warmup"], report["schedule"]["ramp"]) == (
-        tfprune.pipeline.WARMUP, tfprune.pipeline.RAMP) == (0.05, 0.2)
+        pipeline.WARMUP, pipeline.RAMP) == (0.05, 0.2)
     # The exported model takes raw 0-255 pixels: its first layers normalize.
     model = keras.models.load_model(out / "model.keras")
     assert isinstance(model.layers[1], keras.layers.Normalization)

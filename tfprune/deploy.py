@@ -44,6 +44,12 @@ TFLM_MISSING = {
 }
 
 
+def reserved_arena(measured_bytes):
+    """The tensor arena a firmware reserves for a model that ran in
+    `measured_bytes`: `ARENA_MARGIN` more, in 16-byte units."""
+    return int(math.ceil(measured_bytes * (1 + ARENA_MARGIN) / 16) * 16)
+
+
 class ExportError(ValueError):
     """The model cannot be deployed to the requested target."""
 
@@ -232,7 +238,7 @@ def _stage_mcu(staging, tflite, ops, model_name, device, sample):
     """Writes the firmware project into `staging`; returns the arena part
     of the report (and the device fit, which must hold)."""
     measured = convert.tflm_arena_bytes(tflite, model_name=model_name)
-    arena = int(math.ceil(measured * (1 + ARENA_MARGIN) / 16) * 16)
+    arena = reserved_arena(measured)
     firmware.write_project(staging, tflite, ops, arena, ARENA_MARGIN,
                            sample=sample)
     report = {"arena_bytes_measured": measured, "arena_bytes": arena,

@@ -28,7 +28,8 @@ def template(name):
         "templates", name).read_text(encoding="utf-8")
 
 
-def project_files(tflite_bytes, ops, arena_bytes, margin, sample):
+def project_files(tflite_bytes, ops, arena_bytes, margin, sample,
+                  int8_kernels=True):
     """`{file name: text}` of the project for one model.
 
     Args:
@@ -37,26 +38,30 @@ def project_files(tflite_bytes, ops, arena_bytes, margin, sample):
         arena_bytes: the tensor arena the firmware reserves.
         margin: the share of `arena_bytes` above the measured arena.
         sample: one int8 input (flat), run when no input file is given.
+        int8_kernels: register the int8-only kernel variants (False: the
+            general kernels, to measure what the variants save).
     """
     model_source, model_header = sources.c_array(tflite_bytes)
     sample_source, sample_header = sources.sample_input_sources(sample)
     files = {name: template(name) for name in TEMPLATES}
     files.update({
         "model_data.cc": model_source, "model_data.h": model_header,
-        "op_resolver.h": sources.op_resolver_header(ops, arena_bytes,
-                                                    margin),
+        "op_resolver.h": sources.op_resolver_header(
+            ops, arena_bytes, margin, int8_kernels=int8_kernels),
         "sample_input.cc": sample_source, "sample_input.h": sample_header,
     })
     return files
 
 
 def write_project(directory, tflite_bytes, ops, arena_bytes, margin=0.0,
-                  sample=None):
-    """Writes the project's files into `directory`; returns their names."""
+                  sample=None, int8_kernels=True):
+    """Writes the project's files into `directory` (see `project_files`);
+    returns their names."""
     if sample is None:
         raise ValueError("`sample` (one int8 input) is needed: the firmware "
                          "runs it when given no input file.")
-    files = project_files(tflite_bytes, ops, arena_bytes, margin, sample)
+    files = project_files(tflite_bytes, ops, arena_bytes, margin, sample,
+                          int8_kernels)
     for name, text in files.items():
         with open(os.path.join(directory, name), "w", encoding="utf-8") as f:
             f.write(text)
